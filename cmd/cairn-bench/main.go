@@ -1,0 +1,172 @@
+// Command cairn-bench is a load generator for any etcd v3 endpoint (Cairn or
+// etcd). The logic lives in internal/bench; this file only maps flags.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/pprof"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cairndb/cairn/internal/bench"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := newRootCmd().ExecuteContext(ctx)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "cairn-bench:", err)
+		os.Exit(1)
+	}
+}
+
+// errAllFailed makes the exit status non-zero when no request succeeded.
+var errAllFailed = errors.New("every request failed")
+
+func newRootCmd() *cobra.Command {
+	cfg := bench.Default()
+	var asJSON bool
+	var cpuProfile string
+	root := &cobra.Command{
+		Use:   "cairn-bench",
+		Short: "Load generator for etcd v3 endpoints (Cairn or etcd)",
+		Long: `cairn-bench drives an etcd v3 cluster with one workload and prints
+requests, seconds, throughput and exact latency percentiles.
+
+Each of --clients clients keeps one request in flight; client i uses gRPC
+connection i % --conns. The run ends after --total requests or --duration,
+whichever comes first (--duration alone turns --total off). Range, delete and
+txn-cas first write every key of --key-space once (untimed; --preload=false
+skips it).`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	pf := root.PersistentFlags()
+	pf.StringSliceVar(&cfg.Endpoints, "endpoints", cfg.Endpoints, "comma-separated client endpoints")
+	pf.IntVar(&cfg.Conns, "conns", cfg.Conns, "number of gRPC connections")
+	pf.IntVar(&cfg.Clients, "clients", cfg.Clients, "number of concurrent clients, spread over the connections")
+	pf.IntVar(&cfg.KeySize, "key-size", cfg.KeySize, "key size in bytes (zero-padded decimal key index)")
+	pf.IntVar(&cfg.ValSize, "val-size", cfg.ValSize, "value size in bytes")
+	pf.IntVar(&cfg.KeySpace, "key-space", cfg.KeySpace, "number of distinct keys")
+	pf.BoolVar(&cfg.SeqKeys, "seq-keys", cfg.SeqKeys, "use keys in sequence (request number % key-space) instead of random keys")
+	pf.BoolVar(&cfg.Preload, "preload", cfg.Preload, "range, delete, txn-cas: write every key once before the timed run")
+	pf.Int64Var(&cfg.Total, "total", cfg.Total, "number of requests (0 = no limit; needs --duration)")
+	pf.DurationVar(&cfg.Duration, "duration", cfg.Duration, "length of the timed run, e.g. 30s (0 = no limit)")
+	pf.Float64Var(&cfg.Rate, "rate", cfg.Rate, "requests per second over all clients (0 = unlimited)")
+	pf.DurationVar(&cfg.RequestTimeout, "request-timeout", cfg.RequestTimeout, "timeout of each request")
+	pf.DurationVar(&cfg.DialTimeout, "dial-timeout", cfg.DialTimeout, "timeout of connecting")
+	pf.Int64Var(&cfg.MaxExactSamples, "max-exact-samples", cfg.MaxExactSamples, "latency samples kept exactly (8 B each); later ones go to a ±0.4 % histogram")
+	pf.BoolVar(&asJSON, "json", false, "print the result as one JSON line")
+	pf.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the load generator to this file")
+
+	runWorkload := func(name string) func(*cobra.Command, []string) error {
+		return func(cmd *cobra.Command, _ []string) error {
+			if cmd.Flags().Changed("duration") && !cmd.Flags().Changed("total") {
+				cfg.Total = 0
+			}
+			if err := cfg.Validate(); err != nil {
+				return err
+			}
+			opts := bench.Options{Log: os.Stderr}
+			if isTerminal(os.Stderr) {
+				opts.Progress = os.Stderr
+			}
+			if cpuProfile != "" {
+				f, err := os.Create(cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return err
+				}
+				defer pprof.StopCPUProfile()
+			}
+			res, err := bench.Run(cmd.Context(), cfg, bench.Workloads[name](), opts)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				err = res.WriteJSON(out)
+			} else {
+				err = res.WriteText(out)
+			}
+			if err != nil {
+				return err
+			}
+			if res.Requests == 0 && res.Errors > 0 {
+				return fmt.Errorf("%w (%d errors)", errAllFailed, res.Errors)
+			}
+			return nil
+		}
+	}
+
+	short := map[string]string{
+		"put":     "Put a value under a key",
+		"range":   "Get one key (--consistency l or s)",
+		"delete":  "Delete one key",
+		"txn-cas": "Compare-and-swap: Txn(If mod_revision == last seen, Then Put, Else Get)",
+	}
+	for _, name := range bench.WorkloadNames() {
+		c := &cobra.Command{
+			Use:   name,
+			Short: short[name],
+			Args:  cobra.NoArgs,
+			RunE:  runWorkload(name),
+		}
+		if name == "range" {
+			c.Flags().StringVar(&cfg.Consistency, "consistency", cfg.Consistency, "l (linearizable) or s (serializable)")
+		}
+		root.AddCommand(c)
+	}
+	root.AddCommand(newReportCmd())
+	return root
+}
+
+func newReportCmd() *cobra.Command {
+	var baseline string
+	c := &cobra.Command{
+		Use:   "report [results.jsonl ...]",
+		Short: "Print markdown tables of medians and ratios from bench script results",
+		Long: `report reads JSON lines written by scripts/bench.sh (a --json result plus
+server, label, round, rss_kib and disk_kib) from the files or standard input,
+and prints the medians per workload and server with each server's ratio to
+--baseline.`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var readers []io.Reader
+			for _, name := range args {
+				f, err := os.Open(name)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				readers = append(readers, f)
+			}
+			if len(args) == 0 {
+				readers = append(readers, cmd.InOrStdin())
+			}
+			recs, err := bench.ReadRecords(io.MultiReader(readers...))
+			if err != nil {
+				return err
+			}
+			return bench.WriteReport(cmd.OutOrStdout(), recs, baseline)
+		},
+	}
+	c.Flags().StringVar(&baseline, "baseline", "etcd", "server the ratios divide by")
+	return c
+}
+
+// isTerminal reports whether f is a character device (a terminal).
+func isTerminal(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0 && !strings.HasPrefix(os.Getenv("TERM"), "dumb")
+}

@@ -1,0 +1,107 @@
+// Command cairn is a Cairn server: one member of a cluster. It takes etcd's
+// flags, ETCD_* environment variables and config file.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"runtime"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/cairndb/cairn/internal/config"
+	"github.com/cairndb/cairn/internal/logutil"
+	"github.com/cairndb/cairn/internal/server"
+	"github.com/cairndb/cairn/internal/version"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	cfg, warnings, err := config.Parse(args, os.Environ(), os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "cairn: %v\n", err)
+		return 2
+	}
+	if cfg.PrintVersion {
+		fmt.Printf("etcd Version: %s\n", version.Etcd)
+		fmt.Printf("Cairn Version: %s\n", version.Cairn)
+		fmt.Printf("Git SHA: %s\n", "not provided")
+		fmt.Printf("Go Version: %s\n", runtime.Version())
+		fmt.Printf("Go OS/Arch: %s/%s\n", runtime.GOOS, runtime.GOARCH)
+		return 0
+	}
+	if err := cfg.Validate(); err != nil {
+		fmt.Fprintf(os.Stderr, "cairn: %v\n", err)
+		return 2
+	}
+	lg, err := logutil.New(cfg.LogLevel, cfg.LogFormat, cfg.LogOutputs)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "cairn: %v\n", err)
+		return 2
+	}
+	defer lg.Sync()
+	for _, w := range warnings {
+		lg.Warn(w)
+	}
+	lg.Info("starting Cairn",
+		zap.String("etcd-version", version.Etcd),
+		zap.String("cairn-version", version.Cairn),
+		zap.String("name", cfg.Name),
+		zap.String("data-dir", cfg.DataDir))
+
+	s, err := server.New(cfg, lg)
+	if err != nil {
+		lg.Error("failed to start", zap.Error(err))
+		fmt.Fprintf(os.Stderr, "cairn: %v\n", err)
+		return 1
+	}
+	sigc := make(chan os.Signal, 1)
+	signal.Notify(sigc, syscall.SIGINT, syscall.SIGTERM)
+	errc := make(chan error, 1)
+	go func() { errc <- s.Serve() }()
+	select {
+	case err := <-errc:
+		if err != nil {
+			lg.Error("failed to serve", zap.Error(err))
+			fmt.Fprintf(os.Stderr, "cairn: %v\n", err)
+			s.Stop(context.Background())
+			return 1
+		}
+	case sig := <-sigc:
+		return shutdown(lg, s, sig)
+	}
+	sig := <-sigc
+	return shutdown(lg, s, sig)
+}
+
+func shutdown(lg *zap.Logger, s *server.Server, sig os.Signal) int {
+	lg.Info("received signal; shutting down", zap.String("signal", sig.String()))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s.Stop(ctx)
+	lg.Sync()
+	// Like etcd, re-raise the signal so the exit status says how we ended
+	// (systemd counts death by SIGTERM as a clean stop); as PID 1 exit 0.
+	if os.Getpid() == 1 {
+		return 0
+	}
+	if ss, ok := sig.(syscall.Signal); ok {
+		signal.Reset(ss)
+		_ = syscall.Kill(os.Getpid(), ss)
+		time.Sleep(time.Second)
+		return 128 + int(ss)
+	}
+	return 1
+}

@@ -1,0 +1,178 @@
+// Package apply turns committed raft entries into state: MVCC changes,
+// membership changes and the applied index, all in the one Pebble batch the
+// caller commits. It is deterministic: no clock, no randomness, no map
+// iteration order, no goroutines and no network. Every member applying the
+// same entries computes the same state.
+package apply
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/cockroachdb/pebble/v2"
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	"go.uber.org/zap"
+
+	"github.com/cairndb/cairn/internal/membership"
+	"github.com/cairndb/cairn/internal/mvcc"
+	"github.com/cairndb/cairn/internal/raftnode"
+)
+
+var keyApplied = []byte("m/apply/index")
+
+// ErrUnsupported is the result of a request kind this build cannot apply.
+var ErrUnsupported = errors.New("apply: unsupported request")
+
+// Result is the outcome of one request, delivered to whoever proposed it.
+type Result struct {
+	Resp interface{}
+	Err  error
+	// Compacted is closed when a compaction's physical removal is done.
+	Compacted <-chan struct{}
+}
+
+// Applier applies entries. Only the apply goroutine calls it.
+type Applier struct {
+	lg      *zap.Logger
+	kv      *mvcc.Store
+	members *membership.Store
+	applied uint64
+}
+
+// New loads the applied index from db.
+func New(db pebble.Reader, kv *mvcc.Store, members *membership.Store, lg *zap.Logger) (*Applier, error) {
+	a := &Applier{lg: lg, kv: kv, members: members}
+	v, closer, err := db.Get(keyApplied)
+	switch {
+	case errors.Is(err, pebble.ErrNotFound):
+	case err != nil:
+		return nil, fmt.Errorf("apply: read applied index: %w", err)
+	default:
+		if len(v) != 8 {
+			closer.Close()
+			return nil, fmt.Errorf("apply: applied index record is damaged (%d bytes)", len(v))
+		}
+		a.applied = binary.BigEndian.Uint64(v)
+		closer.Close()
+	}
+	return a, nil
+}
+
+// AppliedIndex is the last raft index applied (possibly not yet committed
+// to the database by the caller).
+func (a *Applier) AppliedIndex() uint64 { return a.applied }
+
+// Apply applies ents into b in order, skipping entries already applied. For
+// each request it calls done(requestID, result); it returns the watch events
+// the entries produced, in revision order. The caller commits b, then calls
+// kv.Committed, then delivers results and events.
+func (a *Applier) Apply(b *pebble.Batch, ents []raftnode.Entry, done func(id uint64, r Result)) []mvccpb.Event {
+	var events []mvccpb.Event
+	last := a.applied
+	for i := range ents {
+		e := &ents[i]
+		if e.Index <= a.applied {
+			continue
+		}
+		switch e.Kind {
+		case raftnode.EntryNormal:
+			if len(e.Data) > 0 {
+				events = a.applyNormal(b, e, done, events)
+			}
+		case raftnode.EntryConfChange:
+			a.applyConfChange(b, e)
+		}
+		last = e.Index
+	}
+	if last != a.applied {
+		var v [8]byte
+		binary.BigEndian.PutUint64(v[:], last)
+		if err := b.Set(keyApplied, v[:], nil); err != nil {
+			panic(fmt.Sprintf("apply: write applied index: %v", err))
+		}
+		a.applied = last
+	}
+	return events
+}
+
+func (a *Applier) applyNormal(b *pebble.Batch, e *raftnode.Entry, done func(uint64, Result), events []mvccpb.Event) []mvccpb.Event {
+	var r pb.InternalRaftRequest
+	if err := r.Unmarshal(e.Data); err != nil {
+		// A committed entry that does not decode is a bug or corruption; every
+		// member would fail the same way, so refuse to go on.
+		panic(fmt.Sprintf("apply: entry %d does not decode: %v", e.Index, err))
+	}
+	var id uint64
+	if r.Header != nil {
+		id = r.Header.ID
+	}
+	var res Result
+	switch {
+	case r.Put != nil:
+		w := a.kv.Write(b)
+		res.Resp, res.Err = w.Put(r.Put)
+		events = append(events, w.End()...)
+	case r.DeleteRange != nil:
+		w := a.kv.Write(b)
+		res.Resp, res.Err = w.DeleteRange(r.DeleteRange)
+		events = append(events, w.End()...)
+	case r.Txn != nil:
+		w := a.kv.Write(b)
+		res.Resp, res.Err = w.Txn(r.Txn)
+		events = append(events, w.End()...)
+	case r.Compaction != nil:
+		w := a.kv.Write(b)
+		var ch <-chan struct{}
+		res.Resp, ch, res.Err = w.Compact(r.Compaction.Revision)
+		res.Compacted = ch
+		events = append(events, w.End()...)
+	case r.ClusterMemberAttrSet != nil:
+		ms := r.ClusterMemberAttrSet
+		var clientURLs []string
+		name := ""
+		if ms.MemberAttributes != nil {
+			clientURLs = ms.MemberAttributes.ClientUrls
+			name = ms.MemberAttributes.Name
+		}
+		res.Err = a.members.SetAttributes(b, ms.Member_ID, name, clientURLs)
+	default:
+		res.Err = ErrUnsupported
+	}
+	if id != 0 {
+		done(id, res)
+	}
+	return events
+}
+
+func (a *Applier) applyConfChange(b *pebble.Batch, e *raftnode.Entry) {
+	for _, ch := range e.Changes {
+		var err error
+		switch ch.Kind {
+		case raftnode.ConfAddNode:
+			if m, ok := a.members.Member(ch.NodeID); ok && m.IsLearner {
+				err = a.members.Promote(b, ch.NodeID)
+			} else if !ok {
+				err = a.members.Add(b, ch.Context, false)
+			}
+		case raftnode.ConfAddLearner:
+			if _, ok := a.members.Member(ch.NodeID); !ok {
+				err = a.members.Add(b, ch.Context, true)
+			}
+		case raftnode.ConfRemoveNode:
+			err = a.members.Remove(b, ch.NodeID)
+		case raftnode.ConfUpdateNode:
+			var m membership.Member
+			if m2, derr := decodeMember(ch.Context); derr == nil {
+				m = m2
+				err = a.members.UpdatePeerURLs(b, ch.NodeID, m.PeerURLs)
+			} else {
+				err = derr
+			}
+		}
+		if err != nil {
+			a.lg.Warn("membership change not applied", zap.Uint64("index", e.Index), zap.Error(err))
+		}
+	}
+}

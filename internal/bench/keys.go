@@ -1,0 +1,51 @@
+package bench
+
+import (
+	"math/rand/v2"
+)
+
+// Keys maps a key index in [0, KeySpace) to its key: the index in decimal,
+// zero-padded on the left to KeySize bytes ("00000042" for 42 with 8-byte
+// keys). Keys sort in index order, and a key read back names its index.
+type Keys struct {
+	size  int
+	space int
+	seq   bool
+}
+
+// NewKeys returns the key generator of a validated config.
+func NewKeys(c *Config) *Keys {
+	return &Keys{size: c.KeySize, space: c.KeySpace, seq: c.SeqKeys}
+}
+
+// Space is the number of distinct keys.
+func (k *Keys) Space() int { return k.space }
+
+// Index returns the key index for request number seq: seq % space with
+// sequential keys, otherwise drawn from rng.
+func (k *Keys) Index(seq int64, rng *rand.Rand) int {
+	if k.seq {
+		return int(seq % int64(k.space))
+	}
+	return rng.IntN(k.space)
+}
+
+// Key returns the key of index i.
+func (k *Keys) Key(i int) string {
+	b := make([]byte, k.size)
+	for j := len(b) - 1; j >= 0; j-- {
+		b[j] = byte('0' + i%10)
+		i /= 10
+	}
+	return string(b)
+}
+
+// Value returns a printable value of n bytes.
+func Value(n int) string {
+	const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = alphabet[i%len(alphabet)]
+	}
+	return string(b)
+}

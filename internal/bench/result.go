@@ -1,0 +1,154 @@
+package bench
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Result is the outcome of one run.
+type Result struct {
+	Workload string
+	Config   Config
+	// Requests is the number of successful requests; only they are timed.
+	Requests int64
+	Errors   int64
+	// ErrorKinds lists the most frequent distinct error messages.
+	ErrorKinds []ErrorCount
+	// Elapsed runs from the first request handed out to the last answer.
+	Elapsed time.Duration
+	Latency Summary
+	// Counters are workload-specific counts (cas_failed, deleted, ...).
+	Counters map[string]int64
+}
+
+// Throughput is successful requests per second.
+func (r *Result) Throughput() float64 {
+	if r.Elapsed <= 0 {
+		return 0
+	}
+	return float64(r.Requests) / r.Elapsed.Seconds()
+}
+
+// JSONResult is the --json line: flat, so scripts read it with one jq path.
+// Latencies are in milliseconds.
+type JSONResult struct {
+	Workload    string           `json:"workload"`
+	Consistency string           `json:"consistency,omitempty"`
+	Endpoints   []string         `json:"endpoints"`
+	Conns       int              `json:"conns"`
+	Clients     int              `json:"clients"`
+	KeySize     int              `json:"key_size"`
+	ValSize     int              `json:"val_size"`
+	KeySpace    int              `json:"key_space"`
+	SeqKeys     bool             `json:"seq_keys"`
+	Rate        float64          `json:"rate"`
+	Requests    int64            `json:"requests"`
+	Errors      int64            `json:"errors"`
+	Seconds     float64          `json:"seconds"`
+	Throughput  float64          `json:"throughput"`
+	P50         float64          `json:"p50_ms"`
+	P90         float64          `json:"p90_ms"`
+	P99         float64          `json:"p99_ms"`
+	P999        float64          `json:"p999_ms"`
+	Max         float64          `json:"max_ms"`
+	Mean        float64          `json:"mean_ms"`
+	Exact       bool             `json:"exact"`
+	Counters    map[string]int64 `json:"counters,omitempty"`
+	ErrorKinds  []ErrorCount     `json:"error_kinds,omitempty"`
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// JSON returns r in its --json form.
+func (r *Result) JSON() JSONResult {
+	j := JSONResult{
+		Workload:   r.Workload,
+		Endpoints:  r.Config.Endpoints,
+		Conns:      r.Config.Conns,
+		Clients:    r.Config.Clients,
+		KeySize:    r.Config.KeySize,
+		ValSize:    r.Config.ValSize,
+		KeySpace:   r.Config.KeySpace,
+		SeqKeys:    r.Config.SeqKeys,
+		Rate:       r.Config.Rate,
+		Requests:   r.Requests,
+		Errors:     r.Errors,
+		Seconds:    r.Elapsed.Seconds(),
+		Throughput: r.Throughput(),
+		P50:        ms(r.Latency.P50),
+		P90:        ms(r.Latency.P90),
+		P99:        ms(r.Latency.P99),
+		P999:       ms(r.Latency.P999),
+		Max:        ms(r.Latency.Max),
+		Mean:       ms(r.Latency.Mean),
+		Exact:      r.Latency.Exact,
+		Counters:   r.Counters,
+		ErrorKinds: r.ErrorKinds,
+	}
+	if r.Workload == "range" {
+		j.Consistency = r.Config.Consistency
+	}
+	return j
+}
+
+// WriteJSON writes r as one JSON line.
+func (r *Result) WriteJSON(w io.Writer) error {
+	b, err := json.Marshal(r.JSON())
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(append(b, '\n'))
+	return err
+}
+
+// WriteText writes r for a person to read.
+func (r *Result) WriteText(w io.Writer) error {
+	c := &r.Config
+	var b strings.Builder
+	keys := "random"
+	if c.SeqKeys {
+		keys = "sequential"
+	}
+	name := r.Workload
+	if r.Workload == "range" {
+		name += map[string]string{Linearizable: " (linearizable)", Serializable: " (serializable)"}[c.Consistency]
+	}
+	fmt.Fprintf(&b, "workload    %s against %s\n", name, strings.Join(c.Endpoints, ","))
+	fmt.Fprintf(&b, "load        %d clients over %d conns, key %d B, value %d B, %d %s keys",
+		c.Clients, c.Conns, c.KeySize, c.ValSize, c.KeySpace, keys)
+	if c.Rate > 0 {
+		fmt.Fprintf(&b, ", rate %g/s", c.Rate)
+	}
+	b.WriteString("\n")
+	fmt.Fprintf(&b, "requests    %d (%d errors)\n", r.Requests, r.Errors)
+	fmt.Fprintf(&b, "seconds     %.2f\n", r.Elapsed.Seconds())
+	fmt.Fprintf(&b, "throughput  %.0f req/s\n", r.Throughput())
+	l := &r.Latency
+	approx := ""
+	if !l.Exact && l.Count > 0 {
+		approx = " (from a histogram, ±0.4 %)"
+	}
+	fmt.Fprintf(&b, "latency ms  p50 %.3f  p90 %.3f  p99 %.3f  p99.9 %.3f  max %.3f  mean %.3f%s\n",
+		ms(l.P50), ms(l.P90), ms(l.P99), ms(l.P999), ms(l.Max), ms(l.Mean), approx)
+	if len(r.Counters) > 0 {
+		names := make([]string, 0, len(r.Counters))
+		for k := range r.Counters {
+			names = append(names, k)
+		}
+		sort.Strings(names)
+		b.WriteString("counters   ")
+		for _, k := range names {
+			fmt.Fprintf(&b, " %s %d", k, r.Counters[k])
+		}
+		b.WriteString("\n")
+	}
+	for _, e := range r.ErrorKinds {
+		fmt.Fprintf(&b, "error       %d× %s\n", e.Count, e.Message)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}

@@ -1,0 +1,23 @@
+// Package errs holds the server-level sentinel errors shared by
+// internal/server (which returns them) and internal/api (which maps them to
+// etcd's gRPC errors).
+package errs
+
+import "errors"
+
+var (
+	ErrRequestTooLarge        = errors.New("server: request is too large")
+	ErrNoLeader               = errors.New("server: no leader")
+	ErrNotLeader              = errors.New("server: not leader")
+	ErrStopped                = errors.New("server: stopped")
+	ErrTimeout                = errors.New("server: request timed out")
+	ErrTimeoutDueToLeaderFail = errors.New("server: request timed out, possibly due to previous leader failure")
+	ErrLeaderChanged          = errors.New("server: leader changed")
+	ErrNoSpace                = errors.New("server: database space exceeded")
+	ErrMemberNotFound         = errors.New("server: member not found")
+	ErrNotCapable             = errors.New("server: not capable")
+	ErrUnhealthy              = errors.New("server: unhealthy cluster")
+	ErrCorrupt                = errors.New("server: corrupt cluster")
+	ErrBadLeaderTransferee    = errors.New("server: bad leader transferee")
+	ErrLeaseNotFound          = errors.New("server: requested lease not found")
+)

@@ -1,0 +1,118 @@
+package server
+
+import (
+	"context"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+
+	"github.com/cairndb/cairn/internal/errs"
+	"github.com/cairndb/cairn/internal/version"
+)
+
+// Status reports this member's view: version, sizes, leader, raft indices.
+func (s *Server) Status(ctx context.Context) (*pb.StatusResponse, error) {
+	st := s.node.Status()
+	m := s.db.Metrics()
+	size := int64(m.DiskSpaceUsage())
+	if size <= 0 {
+		size = 1 // etcdctl divides by it
+	}
+	inUse := int64(m.Total().TableBytesIn) // a rough figure; refined with compaction
+	if inUse <= 0 || inUse > size {
+		inUse = size
+	}
+	resp := &pb.StatusResponse{
+		Header:           s.header(s.kv.Rev()),
+		Version:          version.Etcd,
+		DbSize:           size,
+		DbSizeInUse:      inUse,
+		Leader:           st.Lead,
+		RaftIndex:        st.Commit,
+		RaftTerm:         st.Term,
+		RaftAppliedIndex: s.applied.applied.Load(),
+		IsLearner:        st.IsLearner,
+		StorageVersion:   version.Storage,
+		DbSizeQuota:      s.quotaBytes(),
+	}
+	if st.Lead == 0 {
+		resp.Errors = append(resp.Errors, "etcdserver: no leader")
+	}
+	return resp, nil
+}
+
+func (s *Server) quotaBytes() int64 {
+	if s.cfg.QuotaBackendBytes > 0 {
+		return s.cfg.QuotaBackendBytes
+	}
+	return 2 << 30
+}
+
+// Alarm lists, raises or clears alarms. No alarm is raised yet by this
+// build, so GET answers an empty list.
+func (s *Server) Alarm(ctx context.Context, r *pb.AlarmRequest) (*pb.AlarmResponse, error) {
+	return &pb.AlarmResponse{Header: s.header(0)}, nil
+}
+
+// HashKV hashes the key-value history up to rev.
+func (s *Server) HashKV(ctx context.Context, rev int64) (*pb.HashKVResponse, error) {
+	rt := s.kv.Read()
+	defer rt.Close()
+	h, hashRev, compactRev, err := rt.HashKV(rev)
+	if err != nil {
+		return nil, err
+	}
+	return &pb.HashKVResponse{Header: s.header(rt.Rev()), Hash: h, CompactRevision: compactRev, HashRevision: hashRev}, nil
+}
+
+// Hash hashes the whole key-value history (testing only in etcd).
+func (s *Server) Hash(ctx context.Context) (*pb.HashResponse, error) {
+	rt := s.kv.Read()
+	defer rt.Close()
+	h, _, _, err := rt.HashKV(0)
+	if err != nil {
+		return nil, err
+	}
+	return &pb.HashResponse{Header: s.header(rt.Rev()), Hash: h}, nil
+}
+
+// Defragment asks the engine to compact its files: Pebble needs no
+// stop-the-world defragmentation, so this is a full manual compaction.
+func (s *Server) Defragment(ctx context.Context) (*pb.DefragmentResponse, error) {
+	if err := s.db.Compact(ctx, []byte{0}, []byte{0xff, 0xff, 0xff}, true); err != nil {
+		return nil, err
+	}
+	return &pb.DefragmentResponse{Header: s.header(0)}, nil
+}
+
+// MoveLeader is not available until clustering lands; with one member the
+// only possible target is this member itself.
+func (s *Server) MoveLeader(ctx context.Context, target uint64) (*pb.MoveLeaderResponse, error) {
+	if !s.node.IsLeader() {
+		return nil, errs.ErrNotLeader
+	}
+	if target == s.id {
+		return &pb.MoveLeaderResponse{Header: s.header(0)}, nil
+	}
+	return nil, errs.ErrBadLeaderTransferee
+}
+
+// MemberList lists the cluster's members.
+func (s *Server) MemberList(ctx context.Context, linearizable bool) (*pb.MemberListResponse, error) {
+	if linearizable {
+		if err := s.linearizableReadNotify(ctx); err != nil {
+			return nil, err
+		}
+	}
+	ms := s.members.Members()
+	resp := &pb.MemberListResponse{Header: s.header(0)}
+	for _, m := range ms {
+		resp.Members = append(resp.Members, &pb.Member{
+			ID:         m.ID,
+			Name:       m.Name,
+			PeerURLs:   m.PeerURLs,
+			ClientURLs: m.ClientURLs,
+			IsLearner:  m.IsLearner,
+		})
+	}
+	return resp, nil
+}

@@ -1,0 +1,264 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
+
+	"github.com/cairndb/cairn/internal/api"
+	"github.com/cairndb/cairn/internal/version"
+)
+
+// grpcOverheadBytes is added to max-request-bytes for the gRPC receive limit.
+const grpcOverheadBytes = 512 * 1024
+
+// Serve binds the client listeners, waits until the member is ready, then
+// serves gRPC and HTTP on them. It returns once serving has started (or
+// failed to); Stop ends it.
+func (s *Server) Serve() error {
+	var lns []net.Listener
+	for _, u := range s.cfg.ListenClientURLs {
+		l, err := listen(u)
+		if err != nil {
+			for _, l := range lns {
+				l.Close()
+			}
+			return fmt.Errorf("listen on client URL %s: %w", u.String(), err)
+		}
+		lns = append(lns, l)
+	}
+	s.listeners = lns
+	s.grpc = s.newGRPCServer()
+	select {
+	case <-s.readyc:
+	case <-s.stopc:
+		return errStopped
+	}
+	for i, l := range lns {
+		sl := newSplitListener(l)
+		hs := &http.Server{Handler: s.httpHandler(), ReadHeaderTimeout: 30 * time.Second, ErrorLog: nil}
+		s.httpSrvs = append(s.httpSrvs, hs)
+		s.listeners[i] = sl
+		s.wg.Add(2)
+		go func() {
+			defer s.wg.Done()
+			if err := s.grpc.Serve(sl.grpc); err != nil && !errors.Is(err, grpc.ErrServerStopped) && !errors.Is(err, net.ErrClosed) {
+				s.lg.Warn("gRPC serving stopped", zap.Error(err))
+			}
+		}()
+		go func() {
+			defer s.wg.Done()
+			if err := hs.Serve(sl.http); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
+				s.lg.Warn("HTTP serving stopped", zap.Error(err))
+			}
+		}()
+		s.lg.Info("ready to serve client requests", zap.String("address", s.cfg.ListenClientURLs[i].Host))
+		if s.cfg.ListenClientURLs[i].Scheme == "http" || s.cfg.ListenClientURLs[i].Scheme == "unix" {
+			s.lg.Warn("serving client traffic insecurely; this is strongly discouraged!", zap.String("address", s.cfg.ListenClientURLs[i].Host))
+		}
+	}
+	return nil
+}
+
+func listen(u url.URL) (net.Listener, error) {
+	switch u.Scheme {
+	case "unix", "unixs":
+		path := u.Host + u.Path
+		_ = os.Remove(path)
+		return net.Listen("unix", path)
+	default:
+		return net.Listen("tcp", u.Host)
+	}
+}
+
+func (s *Server) newGRPCServer() *grpc.Server {
+	opts := []grpc.ServerOption{
+		grpc.MaxRecvMsgSize(int(s.cfg.MaxRequestBytes) + grpcOverheadBytes),
+		grpc.MaxSendMsgSize(math.MaxInt32),
+		grpc.MaxConcurrentStreams(maxStreams(s.cfg.MaxConcurrentStreams)),
+	}
+	if s.cfg.GRPCKeepAliveMinTime > 0 {
+		opts = append(opts, grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: s.cfg.GRPCKeepAliveMinTime, PermitWithoutStream: false}))
+	}
+	if s.cfg.GRPCKeepAliveInterval > 0 || s.cfg.GRPCKeepAliveTimeout > 0 {
+		opts = append(opts, grpc.KeepaliveParams(keepalive.ServerParameters{Time: s.cfg.GRPCKeepAliveInterval, Timeout: s.cfg.GRPCKeepAliveTimeout}))
+	}
+	g := grpc.NewServer(opts...)
+	pb.RegisterKVServer(g, api.NewKVServer(s, api.Limits{MaxTxnOps: int(s.cfg.MaxTxnOps)}))
+	pb.RegisterMaintenanceServer(g, api.NewMaintenanceServer(s))
+	pb.RegisterClusterServer(g, api.NewClusterServer(s))
+	hs := health.NewServer()
+	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	healthpb.RegisterHealthServer(g, hs)
+	return g
+}
+
+func maxStreams(n uint32) uint32 {
+	if n == 0 {
+		return math.MaxUint32
+	}
+	return n
+}
+
+func (s *Server) stopServing(ctx context.Context) {
+	for _, hs := range s.httpSrvs {
+		sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		_ = hs.Shutdown(sctx)
+		cancel()
+	}
+	if s.grpc != nil {
+		done := make(chan struct{})
+		go func() {
+			s.grpc.GracefulStop()
+			close(done)
+		}()
+		select {
+		case <-done:
+		case <-time.After(2 * time.Second):
+			s.grpc.Stop()
+			<-done
+		}
+	}
+	for _, l := range s.listeners {
+		l.Close()
+	}
+}
+
+func (s *Server) httpHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/version", s.handleVersion)
+	mux.HandleFunc("/health", s.handleHealth)
+	mux.HandleFunc("/livez", s.handleLivez)
+	mux.HandleFunc("/livez/", s.handleLivez)
+	mux.HandleFunc("/readyz", s.handleReadyz)
+	mux.HandleFunc("/readyz/", s.handleReadyz)
+	return mux
+}
+
+func (s *Server) handleVersion(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet {
+		w.Header().Set("Allow", http.MethodGet)
+		http.Error(w, "Method Not Allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string]string{
+		"etcdserver":  version.Etcd,
+		"etcdcluster": version.Cluster,
+		"storage":     version.Storage,
+	})
+}
+
+// checkHealth runs etcd's health checks: a leader exists, then a read works.
+func (s *Server) checkHealth(ctx context.Context, serializable bool) (bool, string) {
+	if !serializable && s.node.Leader() == 0 {
+		return false, "RAFT NO LEADER"
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.reqTimeout)
+	defer cancel()
+	if _, err := s.Range(ctx, &pb.RangeRequest{Key: []byte("health"), KeysOnly: true, Limit: 1, Serializable: serializable}); err != nil {
+		return false, "RANGE ERROR:" + err.Error()
+	}
+	return true, ""
+}
+
+func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet {
+		w.Header().Set("Allow", http.MethodGet)
+		http.Error(w, "Method Not Allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	ok, reason := s.checkHealth(r.Context(), r.URL.Query().Get("serializable") == "true")
+	body := map[string]string{"health": "true", "reason": ""}
+	if !ok {
+		body = map[string]string{"health": "false", "reason": reason}
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}
+	d, _ := json.Marshal(body)
+	_, _ = w.Write(d)
+}
+
+type check struct {
+	name string
+	run  func(ctx context.Context) error
+}
+
+func (s *Server) runChecks(w http.ResponseWriter, r *http.Request, prefix string, checks []check) {
+	only := strings.TrimPrefix(strings.TrimPrefix(r.URL.Path, prefix), "/")
+	excluded := map[string]bool{}
+	for _, e := range r.URL.Query()["exclude"] {
+		excluded[e] = true
+	}
+	_, verbose := r.URL.Query()["verbose"]
+	var b strings.Builder
+	failed := false
+	for _, c := range checks {
+		if only != "" && c.name != only {
+			continue
+		}
+		if excluded[c.name] {
+			fmt.Fprintf(&b, "[+]%s excluded: ok\n", c.name)
+			continue
+		}
+		if err := c.run(r.Context()); err != nil {
+			failed = true
+			fmt.Fprintf(&b, "[-]%s failed: %v\n", c.name, err)
+		} else {
+			fmt.Fprintf(&b, "[+]%s ok\n", c.name)
+		}
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	if failed {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintf(w, "%s%s check failed\n", b.String(), strings.TrimPrefix(prefix, "/"))
+		return
+	}
+	if verbose {
+		fmt.Fprintf(w, "%s%s check passed\n", b.String(), strings.TrimPrefix(prefix, "/"))
+		return
+	}
+	fmt.Fprint(w, "ok\n")
+}
+
+func (s *Server) readCheck(serializable bool) func(ctx context.Context) error {
+	return func(ctx context.Context) error {
+		ctx, cancel := context.WithTimeout(ctx, s.reqTimeout)
+		defer cancel()
+		_, err := s.Range(ctx, &pb.RangeRequest{Key: []byte("health"), KeysOnly: true, Limit: 1, Serializable: serializable})
+		return err
+	}
+}
+
+func (s *Server) handleLivez(w http.ResponseWriter, r *http.Request) {
+	s.runChecks(w, r, "/livez", []check{{"serializable_read", s.readCheck(true)}})
+}
+
+func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
+	s.runChecks(w, r, "/readyz", []check{
+		{"data_corruption", func(context.Context) error { return nil }},
+		{"serializable_read", s.readCheck(true)},
+		{"linearizable_read", s.readCheck(false)},
+		{"non_learner", func(context.Context) error {
+			if s.node.Status().IsLearner {
+				return errors.New("this member is a learner")
+			}
+			return nil
+		}},
+	})
+}

@@ -1,0 +1,272 @@
+// Package server is Cairn's composition root: it opens storage, starts raft
+// and the apply loop, serves the gRPC and HTTP APIs, and stops them again.
+// Requests flow api -> server.propose -> raft -> apply -> waiter -> reply;
+// reads wait for a read index and are served from local state.
+package server
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
+
+	"github.com/cairndb/cairn/internal/apply"
+	"github.com/cairndb/cairn/internal/config"
+	"github.com/cairndb/cairn/internal/errs"
+	"github.com/cairndb/cairn/internal/membership"
+	"github.com/cairndb/cairn/internal/mvcc"
+	"github.com/cairndb/cairn/internal/raftlog"
+	"github.com/cairndb/cairn/internal/raftnode"
+	"github.com/cairndb/cairn/internal/storage"
+)
+
+var errStopped = errs.ErrStopped
+
+// keyLocal holds this member's identity: its ID and the cluster ID.
+var keyLocal = []byte("m/local")
+
+// Server is one running Cairn member.
+type Server struct {
+	cfg *config.Config
+	lg  *zap.Logger
+
+	db      *pebble.DB
+	rlog    *raftlog.Log
+	kv      *mvcc.Store
+	members *membership.Store
+	applier *apply.Applier
+	node    *raftnode.Node
+
+	id, clusterID uint64
+	reqIDs        *idGen
+	wait          *waitMap
+	applied       appliedWait
+	reqTimeout    time.Duration
+	maxReqBytes   int
+
+	grpc      *grpc.Server
+	httpSrvs  []*http.Server
+	listeners []net.Listener
+
+	stopc    chan struct{}
+	readyc   chan struct{}
+	stopOnce sync.Once
+	wg       sync.WaitGroup // apply loop, publish, serving goroutines
+}
+
+// New opens the member's data dir and starts raft. It returns once the
+// member has its state loaded; Serve starts the client listeners.
+func New(cfg *config.Config, lg *zap.Logger) (*Server, error) {
+	s := &Server{
+		cfg:         cfg,
+		lg:          lg,
+		wait:        newWaitMap(),
+		stopc:       make(chan struct{}),
+		readyc:      make(chan struct{}),
+		maxReqBytes: int(cfg.MaxRequestBytes),
+		reqTimeout:  5*time.Second + 2*time.Duration(cfg.ElectionMs)*time.Millisecond,
+	}
+	db, err := storage.Open(cfg.DataDir, storage.Options{NoSync: cfg.UnsafeNoFsync})
+	if err != nil {
+		return nil, err
+	}
+	s.db = db
+	ok := false
+	defer func() {
+		if !ok {
+			s.closeStorage()
+		}
+	}()
+	if s.rlog, err = raftlog.Open(db, cfg.UnsafeNoFsync); err != nil {
+		return nil, err
+	}
+	if s.members, err = membership.Load(db); err != nil {
+		return nil, err
+	}
+	if s.kv, err = mvcc.NewStore(db, mvcc.Config{Logger: lg.Named("mvcc"), CompactionBatchLimit: cfg.CompactionBatchLimit}); err != nil {
+		return nil, err
+	}
+	if s.applier, err = apply.New(db, s.kv, s.members, lg.Named("apply")); err != nil {
+		return nil, err
+	}
+	var bootstrap []raftnode.Peer
+	if s.rlog.Fresh() {
+		if bootstrap, err = s.bootstrapNew(); err != nil {
+			return nil, err
+		}
+	} else if err := s.loadLocal(); err != nil {
+		return nil, err
+	}
+	s.reqIDs = newIDGen(s.id, time.Now())
+	s.applied.set(s.applier.AppliedIndex())
+	s.node, err = raftnode.Start(raftnode.Config{
+		ID:             s.id,
+		Log:            s.rlog,
+		Logger:         lg.Named("raft"),
+		TickInterval:   time.Duration(cfg.TickMs) * time.Millisecond,
+		ElectionTicks:  cfg.ElectionTicks(),
+		HeartbeatTicks: 1,
+		PreVote:        cfg.PreVote,
+		CheckQuorum:    true,
+		Bootstrap:      bootstrap,
+		SnapshotCount:  cfg.SnapshotCount,
+		CatchUpEntries: cfg.SnapshotCatchUpEntries,
+	}, s.applier.AppliedIndex())
+	if err != nil {
+		return nil, err
+	}
+	ok = true
+	s.lg.Info("member started",
+		zap.String("name", cfg.Name),
+		zap.String("member-id", fmt.Sprintf("%x", s.id)),
+		zap.String("cluster-id", fmt.Sprintf("%x", s.clusterID)),
+		zap.String("data-dir", cfg.DataDir),
+		zap.Uint64("applied-index", s.applier.AppliedIndex()),
+		zap.Int64("revision", s.kv.Rev()))
+	s.wg.Add(2)
+	go s.applyLoop()
+	go s.publish()
+	return s, nil
+}
+
+// bootstrapNew computes the member and cluster IDs of a new cluster from
+// initial-cluster and the token, and records them before raft starts.
+func (s *Server) bootstrapNew() ([]raftnode.Peer, error) {
+	if s.cfg.InitialClusterState == "existing" {
+		return nil, errors.New("joining an existing cluster (--initial-cluster-state=existing) is not supported yet by this build")
+	}
+	m, err := s.cfg.InitialClusterMap()
+	if err != nil {
+		return nil, err
+	}
+	var ids []uint64
+	var peers []raftnode.Peer
+	for name, urls := range m {
+		us := urlStrings(urls)
+		id := membership.ComputeMemberID(us, s.cfg.InitialClusterToken, 0)
+		ids = append(ids, id)
+		peers = append(peers, raftnode.Peer{ID: id, Context: membership.EncodeContext(membership.Member{ID: id, Name: name, PeerURLs: us})})
+		if name == s.cfg.Name {
+			s.id = id
+		}
+	}
+	if s.id == 0 {
+		return nil, fmt.Errorf("couldn't find local name %q in the initial cluster configuration", s.cfg.Name)
+	}
+	s.clusterID = membership.ComputeClusterID(ids)
+	var v [16]byte
+	binary.BigEndian.PutUint64(v[:8], s.id)
+	binary.BigEndian.PutUint64(v[8:], s.clusterID)
+	if err := s.db.Set(keyLocal, v[:], storage.WriteSync(s.cfg.UnsafeNoFsync)); err != nil {
+		return nil, fmt.Errorf("record member identity: %w", err)
+	}
+	// raft.Bootstrap wants peers in a stable order.
+	sortPeers(peers)
+	return peers, nil
+}
+
+func (s *Server) loadLocal() error {
+	v, closer, err := s.db.Get(keyLocal)
+	if err != nil {
+		return fmt.Errorf("read member identity from %s: %w (the data dir is damaged)", s.cfg.DataDir, err)
+	}
+	defer closer.Close()
+	if len(v) != 16 {
+		return fmt.Errorf("member identity record in %s is damaged", s.cfg.DataDir)
+	}
+	s.id = binary.BigEndian.Uint64(v[:8])
+	s.clusterID = binary.BigEndian.Uint64(v[8:])
+	return nil
+}
+
+// ID is this member's ID.
+func (s *Server) ID() uint64 { return s.id }
+
+// ClusterID is the cluster's ID.
+func (s *Server) ClusterID() uint64 { return s.clusterID }
+
+// Ready is closed once the member has published itself and can serve.
+func (s *Server) Ready() <-chan struct{} { return s.readyc }
+
+// Stopping is closed when Stop begins.
+func (s *Server) Stopping() <-chan struct{} { return s.stopc }
+
+// Stop shuts the member down: listeners first, then raft, then apply, then
+// storage. It is safe to call more than once.
+func (s *Server) Stop(ctx context.Context) {
+	s.stopOnce.Do(func() {
+		close(s.stopc)
+		s.stopServing(ctx)
+		s.node.Stop()
+		s.wg.Wait()
+		s.closeStorage()
+		s.lg.Info("member stopped", zap.String("member-id", fmt.Sprintf("%x", s.id)))
+	})
+}
+
+func (s *Server) closeStorage() {
+	if s.kv != nil {
+		if err := s.kv.Close(); err != nil {
+			s.lg.Warn("closing mvcc store", zap.Error(err))
+		}
+	}
+	if s.db != nil {
+		if err := s.db.Close(); err != nil {
+			s.lg.Warn("closing database", zap.Error(err))
+		}
+	}
+}
+
+// applyLoop is the only writer of the state machine.
+func (s *Server) applyLoop() {
+	defer s.wg.Done()
+	type pending struct {
+		id  uint64
+		res apply.Result
+	}
+	var results []pending
+	done := func(id uint64, r apply.Result) { results = append(results, pending{id, r}) }
+	for ents := range s.node.CommittedEntries() {
+		b := s.db.NewIndexedBatch()
+		results = results[:0]
+		s.applier.Apply(b, ents, done)
+		if !b.Empty() {
+			if err := b.Commit(pebble.NoSync); err != nil {
+				s.lg.Fatal("applying committed entries failed; stopping to protect the data", zap.Error(err))
+			}
+		}
+		b.Close()
+		s.kv.Committed()
+		idx := s.applier.AppliedIndex()
+		s.applied.set(idx)
+		s.node.SetApplied(idx)
+		for _, p := range results {
+			s.wait.trigger(p.id, p.res)
+		}
+	}
+}
+
+func urlStrings(us []url.URL) []string {
+	out := make([]string, len(us))
+	for i := range us {
+		out[i] = us[i].String()
+	}
+	return out
+}
+
+func sortPeers(p []raftnode.Peer) {
+	for i := 1; i < len(p); i++ {
+		for j := i; j > 0 && p[j].ID < p[j-1].ID; j-- {
+			p[j], p[j-1] = p[j-1], p[j]
+		}
+	}
+}

@@ -1,0 +1,140 @@
+// Package storage opens the one Pebble database a Cairn member keeps and owns
+// its format version. Every other package writes under its own key prefix:
+//
+//	0x00 "format"        format version of the data dir (this package)
+//	"c", "k", "h"        MVCC: current values, versions, events (internal/mvcc)
+//	"m" "mvcc/..."       MVCC meta: revisions (internal/mvcc)
+//	"m" "apply/..."      applied raft index, term, membership (internal/apply)
+//	"r" ...              raft log, HardState, snapshot metadata (internal/raftlog)
+//
+// The prefixes never overlap, so one batch can hold changes from several
+// owners and commit them atomically: that is how the applied index and the
+// state it produced always agree.
+package storage
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
+	"github.com/cockroachdb/pebble/v2/vfs"
+)
+
+// FormatVersion is the on-disk format this build reads and writes.
+const FormatVersion = "cairn/1"
+
+var formatKey = []byte("\x00format")
+
+// ErrUnknownFormat is returned when the data dir was written by a format this
+// build does not know.
+var ErrUnknownFormat = errors.New("storage: unknown data format version")
+
+// Options tune the engine. The zero value is usable.
+type Options struct {
+	// FS, when non-nil, replaces the OS file system (tests use vfs.NewMem).
+	FS vfs.FS
+	// CacheBytes is the block cache size; 0 means 64 MiB.
+	CacheBytes int64
+	// NoSync makes every write skip fsync (unsafe-no-fsync; tests only).
+	NoSync bool
+}
+
+// DBDir returns the directory of the database inside a member's data dir.
+func DBDir(dataDir string) string { return filepath.Join(dataDir, "member", "db") }
+
+// Open opens (creating if needed) the database under dataDir and checks its
+// format version. A database written by an unknown format, or one that pebble
+// cannot read, is refused with an error that names the directory.
+func Open(dataDir string, o Options) (*pebble.DB, error) {
+	dir := DBDir(dataDir)
+	fs := o.FS
+	if fs == nil {
+		fs = vfs.Default
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("storage: create %s: %w", dir, err)
+		}
+	} else if err := fs.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("storage: create %s: %w", dir, err)
+	}
+	cacheBytes := o.CacheBytes
+	if cacheBytes == 0 {
+		cacheBytes = 64 << 20
+	}
+	cache := pebble.NewCache(cacheBytes)
+	defer cache.Unref()
+	opts := &pebble.Options{
+		FS:                          fs,
+		Cache:                       cache,
+		MemTableSize:                64 << 20,
+		MemTableStopWritesThreshold: 4,
+		L0CompactionThreshold:       4,
+		L0StopWritesThreshold:       1000,
+		LBaseMaxBytes:               64 << 20,
+		DisableWAL:                  false,
+		Logger:                      quietLogger{},
+	}
+	for i := range opts.Levels {
+		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+	}
+	opts.EnsureDefaults()
+	db, err := pebble.Open(dir, opts)
+	if err != nil {
+		return nil, fmt.Errorf("storage: open %s: %w (the data dir is damaged or in use; restore it from a backup or a healthy member)", dir, err)
+	}
+	if err := checkFormat(db, o.NoSync); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("%w (data dir %s)", err, dataDir)
+	}
+	return db, nil
+}
+
+func checkFormat(db *pebble.DB, noSync bool) error {
+	v, closer, err := db.Get(formatKey)
+	switch {
+	case errors.Is(err, pebble.ErrNotFound):
+		// A fresh database, or one with no keys yet: stamp it.
+		wo := pebble.Sync
+		if noSync {
+			wo = pebble.NoSync
+		}
+		return db.Set(formatKey, []byte(FormatVersion), wo)
+	case err != nil:
+		return fmt.Errorf("storage: read format version: %w", err)
+	}
+	defer closer.Close()
+	if string(v) != FormatVersion {
+		return fmt.Errorf("%w: found %q, this build reads %q", ErrUnknownFormat, v, FormatVersion)
+	}
+	return nil
+}
+
+// WriteSync returns the write options for writes that must be durable.
+func WriteSync(noSync bool) *pebble.WriteOptions {
+	if noSync {
+		return pebble.NoSync
+	}
+	return pebble.Sync
+}
+
+// PrefixEnd returns the smallest key greater than every key with prefix p.
+func PrefixEnd(p []byte) []byte {
+	end := append([]byte(nil), p...)
+	for i := len(end) - 1; i >= 0; i-- {
+		end[i]++
+		if end[i] != 0 {
+			return end[:i+1]
+		}
+	}
+	return nil
+}
+
+type quietLogger struct{}
+
+func (quietLogger) Infof(format string, args ...interface{})  {}
+func (quietLogger) Errorf(format string, args ...interface{}) {}
+func (quietLogger) Fatalf(format string, args ...interface{}) {
+	panic(fmt.Sprintf("storage: pebble fatal: "+format, args...))
+}
