@@ -26,7 +26,7 @@ func main() {
 }
 
 func run(args []string) int {
-	cfg, warnings, err := config.Parse(args, os.Environ(), os.Stderr)
+	cfg, warnings, err := config.Parse(args, os.Environ(), os.Stdout)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}

@@ -101,8 +101,10 @@ func exactSummary(samples []int64) Summary {
 }
 
 // rank is the 0-based nearest-rank index of percentile p among n samples.
+// The epsilon keeps float rounding (99.9/100*1000 = 999.0000000000001) from
+// moving the rank up by one.
 func rank(p float64, n int64) int64 {
-	r := int64(math.Ceil(p/100*float64(n))) - 1
+	r := int64(math.Ceil(p*float64(n)/100-1e-9)) - 1
 	return min(max(r, 0), n-1)
 }
 
@@ -129,7 +131,7 @@ func histIndex(v int64) int {
 		return int(u)
 	}
 	shift := bits.Len64(u) - histBits // >= 1
-	mant := u >> shift                  // in [2^(histBits-1), 2^histBits)
+	mant := u >> shift                // in [2^(histBits-1), 2^histBits)
 	return 1<<histBits + (shift-1)*histHalf + int(mant-histHalf)
 }
 

@@ -3,11 +3,15 @@ package bench
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
 	"strings"
 )
+
+// ErrNoResults is returned by WriteReport when there is nothing to report.
+var ErrNoResults = errors.New("bench: no results")
 
 // RunRecord is one line of a bench script's results file: a --json result
 // plus what the script measured around it.
@@ -62,8 +66,8 @@ func median(xs []float64) float64 {
 
 // cell is the medians of one (label, server) pair.
 type cell struct {
-	runs                  int
-	errors                int64
+	runs                      int
+	errors                    int64
 	tput, p50, p99, rss, disk float64 // rss and disk in MiB
 }
 
@@ -71,6 +75,9 @@ type cell struct {
 // server, with the ratio of every other server to baseline. Labels and
 // servers keep the order in which they first appear; baseline comes first.
 func WriteReport(w io.Writer, recs []RunRecord, baseline string) error {
+	if len(recs) == 0 {
+		return ErrNoResults
+	}
 	var labels, servers []string
 	by := map[[2]string][]RunRecord{}
 	for _, r := range recs {
@@ -107,14 +114,7 @@ func WriteReport(w io.Writer, recs []RunRecord, baseline string) error {
 		c.disk = col(func(r RunRecord) float64 { return float64(r.DiskKiB) / 1024 })
 		cells[k] = c
 	}
-	base := servers[:0:0]
-	if len(servers) > 0 {
-		base = servers[:1]
-	}
-	others := []string{}
-	if len(servers) > 1 {
-		others = servers[1:]
-	}
+	base, others := servers[0], servers[1:]
 	ratio := func(a, b float64) string {
 		if b == 0 || a == 0 {
 			return "–"
@@ -150,7 +150,7 @@ func WriteReport(w io.Writer, recs []RunRecord, baseline string) error {
 			}
 			if m.ratio {
 				for _, o := range others {
-					head = append(head, o+"/"+base[0]+" "+m.name)
+					head = append(head, o+"/"+base+" "+m.name)
 				}
 			}
 		}
@@ -177,7 +177,7 @@ func WriteReport(w io.Writer, recs []RunRecord, baseline string) error {
 				if m.ratio {
 					for _, o := range others {
 						co, ok1 := cells[[2]string{l, o}]
-						cb, ok2 := cells[[2]string{l, base[0]}]
+						cb, ok2 := cells[[2]string{l, base}]
 						if !ok1 || !ok2 {
 							cols = append(cols, "–")
 							continue

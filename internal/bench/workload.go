@@ -126,7 +126,7 @@ func preload(ctx context.Context, env *Env, onPut func(int, int64)) error {
 
 type putWorkload struct{}
 
-func (*putWorkload) Name() string                          { return "put" }
+func (*putWorkload) Name() string                        { return "put" }
 func (*putWorkload) Prepare(context.Context, *Env) error { return nil }
 func (*putWorkload) NewWorker(i int, env *Env, _ *Meter) Worker {
 	return &putWorker{kv: env.Conn(i), keys: env.Keys, rng: env.Rand(i), val: env.Value}

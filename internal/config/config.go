@@ -72,8 +72,8 @@ type Error struct {
 	msg  string
 }
 
-func (e *Error) Error() string          { return e.msg }
-func (e *Error) Is(target error) bool   { return target == e.kind }
+func (e *Error) Error() string            { return e.msg }
+func (e *Error) Is(target error) bool     { return target == e.kind }
 func newErr(kind error, msg string) error { return &Error{kind: kind, msg: msg} }
 
 // TLSInfo is one side's (client or peer) TLS setup. All paths are files; an
@@ -273,42 +273,42 @@ type Config struct {
 // Name+".cairn").
 func Default() *Config {
 	c := &Config{
-		Name:                       DefaultName,
-		ListenClientURLs:           mustURLs(DefaultListenClientURL),
-		AdvertiseClientURLs:        mustURLs(DefaultListenClientURL),
-		ListenPeerURLs:             mustURLs(DefaultListenPeerURL),
-		InitialAdvertisePeerURLs:   mustURLs(DefaultListenPeerURL),
-		InitialClusterState:        ClusterStateNew,
-		InitialClusterToken:        DefaultInitialClusterToken,
-		TickMs:                     DefaultTickMs,
-		ElectionMs:                 DefaultElectionMs,
-		SnapshotCount:              DefaultSnapshotCount,
-		SnapshotCatchUpEntries:     DefaultSnapshotCatchUpEntries,
-		MaxRequestBytes:            DefaultMaxRequestBytes,
-		MaxTxnOps:                  DefaultMaxTxnOps,
-		MaxConcurrentStreams:       DefaultMaxConcurrentStreams,
-		AutoCompactionMode:         "periodic",
-		AutoCompactionRetention:    "0",
-		StrictReconfigCheck:        true,
-		PreVote:                    true,
-		InitialElectionTickAdvance: true,
-		TLSMinVersion:              "TLS1.2",
-		SelfSignedCertValidity:     DefaultSelfSignedCertValidity,
-		LogLevel:                   "info",
-		LogFormat:                  "json",
-		LogOutputs:                 []string{"default"},
-		Metrics:                    "basic",
+		Name:                        DefaultName,
+		ListenClientURLs:            mustURLs(DefaultListenClientURL),
+		AdvertiseClientURLs:         mustURLs(DefaultListenClientURL),
+		ListenPeerURLs:              mustURLs(DefaultListenPeerURL),
+		InitialAdvertisePeerURLs:    mustURLs(DefaultListenPeerURL),
+		InitialClusterState:         ClusterStateNew,
+		InitialClusterToken:         DefaultInitialClusterToken,
+		TickMs:                      DefaultTickMs,
+		ElectionMs:                  DefaultElectionMs,
+		SnapshotCount:               DefaultSnapshotCount,
+		SnapshotCatchUpEntries:      DefaultSnapshotCatchUpEntries,
+		MaxRequestBytes:             DefaultMaxRequestBytes,
+		MaxTxnOps:                   DefaultMaxTxnOps,
+		MaxConcurrentStreams:        DefaultMaxConcurrentStreams,
+		AutoCompactionMode:          "periodic",
+		AutoCompactionRetention:     "0",
+		StrictReconfigCheck:         true,
+		PreVote:                     true,
+		InitialElectionTickAdvance:  true,
+		TLSMinVersion:               "TLS1.2",
+		SelfSignedCertValidity:      DefaultSelfSignedCertValidity,
+		LogLevel:                    "info",
+		LogFormat:                   "json",
+		LogOutputs:                  []string{"default"},
+		Metrics:                     "basic",
 		WatchProgressNotifyInterval: DefaultWatchProgressNotify,
-		GRPCKeepAliveMinTime:       DefaultGRPCKeepAliveMinTime,
-		GRPCKeepAliveInterval:      DefaultGRPCKeepAliveInterval,
-		GRPCKeepAliveTimeout:       DefaultGRPCKeepAliveTimeout,
-		AuthToken:                  "simple",
-		BcryptCost:                 DefaultBcryptCost,
-		AuthTokenTTL:               DefaultAuthTokenTTL,
-		EnableGRPCGateway:          true,
-		CORS:                       []string{"*"},
-		HostWhitelist:              []string{"*"},
-		MaxLearners:                DefaultMaxLearners,
+		GRPCKeepAliveMinTime:        DefaultGRPCKeepAliveMinTime,
+		GRPCKeepAliveInterval:       DefaultGRPCKeepAliveInterval,
+		GRPCKeepAliveTimeout:        DefaultGRPCKeepAliveTimeout,
+		AuthToken:                   "simple",
+		BcryptCost:                  DefaultBcryptCost,
+		AuthTokenTTL:                DefaultAuthTokenTTL,
+		EnableGRPCGateway:           true,
+		CORS:                        []string{"*"},
+		HostWhitelist:               []string{"*"},
+		MaxLearners:                 DefaultMaxLearners,
 	}
 	c.InitialCluster = initialClusterFromName(c.Name, c.InitialAdvertisePeerURLs)
 	return c

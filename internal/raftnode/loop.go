@@ -35,6 +35,7 @@ func (n *Node) run() {
 		case <-ticker.C:
 			n.rn.Tick()
 			n.retryReads()
+			n.maybeCampaignAlone()
 		case p := <-n.propc:
 			n.propose(p)
 		case w := <-n.readc:
@@ -220,6 +221,24 @@ func (n *Node) maybeCompact(applied uint64) {
 	n.confStates = n.confStates[keep:]
 	n.confStates[0].index = applied
 	n.lg.Debug("raft log truncated", zap.Uint64("snapshot-index", applied), zap.Uint64("kept-from", keepFrom))
+}
+
+// maybeCampaignAlone starts an election at once when this member is the only
+// voter, so a single-member cluster serves right after a restart instead of
+// after a full election timeout. It only looks during the first ticks.
+func (n *Node) maybeCampaignAlone() {
+	if n.ticks > n.cfg.ElectionTicks {
+		return
+	}
+	n.ticks++
+	st := n.rn.Status()
+	if st.Lead != 0 || st.RaftState != raft.StateFollower {
+		return
+	}
+	voters := st.Config.Voters.IDs()
+	if _, self := voters[n.cfg.ID]; len(voters) == 1 && self {
+		_ = n.rn.Campaign()
+	}
 }
 
 func (n *Node) retryReads() {

@@ -153,6 +153,7 @@ type Node struct {
 	queued      []readWaiter
 	confStates  []indexedConfState
 	snapIndex   uint64
+	ticks       int
 }
 
 type indexedConfState struct {

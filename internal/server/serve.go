@@ -53,7 +53,7 @@ func (s *Server) Serve() error {
 		sl := newSplitListener(l)
 		hs := &http.Server{Handler: s.httpHandler(), ReadHeaderTimeout: 30 * time.Second, ErrorLog: nil}
 		s.httpSrvs = append(s.httpSrvs, hs)
-		s.listeners[i] = sl
+		s.closers = append(s.closers, sl)
 		s.wg.Add(2)
 		go func() {
 			defer s.wg.Done()
@@ -134,8 +134,13 @@ func (s *Server) stopServing(ctx context.Context) {
 			<-done
 		}
 	}
-	for _, l := range s.listeners {
-		l.Close()
+	for _, c := range s.closers {
+		c.Close()
+	}
+	if len(s.closers) == 0 {
+		for _, l := range s.listeners {
+			l.Close()
+		}
 	}
 }
 

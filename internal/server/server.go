@@ -9,6 +9,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -56,6 +57,7 @@ type Server struct {
 	grpc      *grpc.Server
 	httpSrvs  []*http.Server
 	listeners []net.Listener
+	closers   []io.Closer
 
 	stopc    chan struct{}
 	readyc   chan struct{}
