@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"runtime"
 	"sort"
 	"strings"
 	"time"
@@ -23,6 +24,9 @@ type Result struct {
 	Latency Summary
 	// Counters are workload-specific counts (cas_failed, deleted, ...).
 	Counters map[string]int64
+	// CPU is the CPU time spent during the timed run; nil when /proc could
+	// not be read.
+	CPU *CPUUsage
 }
 
 // Throughput is successful requests per second.
@@ -58,6 +62,13 @@ type JSONResult struct {
 	Mean        float64          `json:"mean_ms"`
 	Exact       bool             `json:"exact"`
 	Counters    map[string]int64 `json:"counters,omitempty"`
+	// CPU seconds during the timed run (present when measured): the server's
+	// (with --server-pid), the load generator's, and the whole machine's busy
+	// time over all CPUs.
+	ServerCPU  *float64 `json:"server_cpu_s,omitempty"`
+	BenchCPU   *float64 `json:"bench_cpu_s,omitempty"`
+	MachineCPU *float64 `json:"machine_cpu_s,omitempty"`
+	CPUs       int      `json:"cpus"`
 	ErrorKinds  []ErrorCount     `json:"error_kinds,omitempty"`
 }
 
@@ -88,9 +99,17 @@ func (r *Result) JSON() JSONResult {
 		Exact:      r.Latency.Exact,
 		Counters:   r.Counters,
 		ErrorKinds: r.ErrorKinds,
+		CPUs:       runtime.NumCPU(),
 	}
 	if r.Workload == "range" {
 		j.Consistency = r.Config.Consistency
+	}
+	if u := r.CPU; u != nil {
+		sec := func(d time.Duration) *float64 { s := d.Seconds(); return &s }
+		if u.Server > 0 {
+			j.ServerCPU = sec(u.Server)
+		}
+		j.BenchCPU, j.MachineCPU = sec(u.Bench), sec(u.Machine)
 	}
 	return j
 }
@@ -143,6 +162,17 @@ func (r *Result) WriteText(w io.Writer) error {
 		b.WriteString("counters   ")
 		for _, k := range names {
 			fmt.Fprintf(&b, " %s %d", k, r.Counters[k])
+		}
+		b.WriteString("\n")
+	}
+	if u := r.CPU; u != nil && r.Elapsed > 0 {
+		cores := func(d time.Duration) float64 { return d.Seconds() / r.Elapsed.Seconds() }
+		fmt.Fprintf(&b, "cpu cores   bench %.2f  machine %.2f of %d", cores(u.Bench), cores(u.Machine), runtime.NumCPU())
+		if u.Server > 0 {
+			fmt.Fprintf(&b, "  server %.2f", cores(u.Server))
+			if r.Requests > 0 {
+				fmt.Fprintf(&b, " (%.1f µs/request)", float64(u.Server.Microseconds())/float64(r.Requests))
+			}
 		}
 		b.WriteString("\n")
 	}

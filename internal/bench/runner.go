@@ -18,6 +18,9 @@ type Options struct {
 	Progress io.Writer
 	// Log, if not nil, receives notes about the untimed phases (preload).
 	Log io.Writer
+	// ServerPID, if not 0, is the process id of a server on this machine
+	// whose CPU time Result.CPU reports.
+	ServerPID int
 }
 
 // Run dials the endpoints, prepares the workload and runs it. cfg must have
@@ -82,6 +85,7 @@ func run(ctx context.Context, env *Env, w Workload, opts Options) (Result, error
 
 	release := m.begin(cfg.Duration)
 	defer release()
+	cpu := startCPU(opts.ServerPID)
 	stopProgress := startProgress(opts.Progress, m)
 	var err error
 	if isDriver {
@@ -90,12 +94,14 @@ func run(ctx context.Context, env *Env, w Workload, opts Options) (Result, error
 		closedLoop(ctx, cfg.RequestTimeout, m, workers)
 	}
 	elapsed := m.now().Sub(m.start)
+	usage := cpu.stop()
 	stopProgress()
 	if err != nil {
 		return Result{}, fmt.Errorf("bench: %s: %w", w.Name(), err)
 	}
 	res := m.finish(w.Name(), elapsed)
 	res.Config = *cfg
+	res.CPU = usage
 	return res, nil
 }
 

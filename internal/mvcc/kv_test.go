@@ -33,7 +33,7 @@ func TestNewStoreRevision(t *testing.T) {
 
 func TestPut(t *testing.T) {
 	e := newEnv(t)
-	e.put("foo", "1")                                    // rev 2
+	e.put("foo", "1")                                                                    // rev 2
 	r := e.mustPut(&pb.PutRequest{Key: []byte("foo"), Value: []byte("2"), PrevKv: true}) // rev 3
 	want := &pb.PutResponse{Header: hdr(3), PrevKv: kv("foo", 2, 2, 1, "1", 0)}
 	if !reflect.DeepEqual(r, want) {
@@ -49,9 +49,9 @@ func TestPut(t *testing.T) {
 	}
 
 	// Leases: attach, ignore_lease keeps it, ignore_value keeps the value.
-	e.mustPut(&pb.PutRequest{Key: []byte("foo"), Value: []byte("3"), Lease: 1})  // rev 5
+	e.mustPut(&pb.PutRequest{Key: []byte("foo"), Value: []byte("3"), Lease: 1})          // rev 5
 	e.mustPut(&pb.PutRequest{Key: []byte("foo"), Value: []byte("4"), IgnoreLease: true}) // rev 6
-	e.mustPut(&pb.PutRequest{Key: []byte("foo"), IgnoreValue: true, Lease: 2})   // rev 7
+	e.mustPut(&pb.PutRequest{Key: []byte("foo"), IgnoreValue: true, Lease: 2})           // rev 7
 	got, _ = e.rng(&pb.RangeRequest{Key: []byte("foo")})
 	if !reflect.DeepEqual(got.Kvs, []*mvccpb.KeyValue{kv("foo", 2, 7, 5, "4", 2)}) {
 		t.Fatalf("foo after lease puts: %v", got.Kvs)
@@ -113,7 +113,7 @@ func TestPutRecreateAfterDelete(t *testing.T) {
 	e := newEnv(t)
 	e.put("a", "1") // 2
 	e.put("a", "2") // 3
-	e.del("a", "") // 4
+	e.del("a", "")  // 4
 	e.put("a", "3") // 5
 	got, _ := e.rng(&pb.RangeRequest{Key: []byte("a")})
 	if !reflect.DeepEqual(got.Kvs, []*mvccpb.KeyValue{kv("a", 5, 5, 1, "3", 0)}) {

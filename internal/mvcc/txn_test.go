@@ -33,9 +33,9 @@ func (e *testEnv) txn(req *pb.TxnRequest) (*pb.TxnResponse, []mvccpb.Event, erro
 
 func TestCompare(t *testing.T) {
 	e := newEnv(t)
-	e.put("k", "v1")                                                              // 2
+	e.put("k", "v1")                                                           // 2
 	e.mustPut(&pb.PutRequest{Key: []byte("k"), Value: []byte("v2"), Lease: 1}) // 3: create 2 mod 3 ver 2
-	e.put("k2", "v9")                                                             // 4
+	e.put("k2", "v9")                                                          // 4
 	cmp := func(key, end string, target pb.Compare_CompareTarget, res pb.Compare_CompareResult, u any) *pb.Compare {
 		c := &pb.Compare{Key: []byte(key), RangeEnd: []byte(end), Target: target, Result: res}
 		switch v := u.(type) {

@@ -126,6 +126,7 @@ func New(cfg *config.Config, lg *zap.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.initWatch()
 	ok = true
 	s.lg.Info("member started",
 		zap.String("name", cfg.Name),
@@ -210,6 +211,7 @@ func (s *Server) Stop(ctx context.Context) {
 		s.stopServing(ctx)
 		s.node.Stop()
 		s.wg.Wait()
+		s.stopWatch()
 		s.closeStorage()
 		s.lg.Info("member stopped", zap.String("member-id", fmt.Sprintf("%x", s.id)))
 	})
@@ -240,7 +242,7 @@ func (s *Server) applyLoop() {
 	for ents := range s.node.CommittedEntries() {
 		b := s.db.NewIndexedBatch()
 		results = results[:0]
-		s.applier.Apply(b, ents, done)
+		evs := s.applier.Apply(b, ents, done)
 		if !b.Empty() {
 			if err := b.Commit(pebble.NoSync); err != nil {
 				s.lg.Fatal("applying committed entries failed; stopping to protect the data", zap.Error(err))
@@ -248,6 +250,7 @@ func (s *Server) applyLoop() {
 		}
 		b.Close()
 		s.kv.Committed()
+		s.notifyWatchers(evs, s.kv.Rev())
 		idx := s.applier.AppliedIndex()
 		s.applied.set(idx)
 		s.node.SetApplied(idx)

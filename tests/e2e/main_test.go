@@ -48,7 +48,7 @@ func newEnv(t *testing.T, args ...string) *env {
 		m:   m,
 		cli: cli,
 		kv:  pb.NewKVClient(cli.ActiveConnection()),
-		ctx: framework.Context(t, 60*time.Second),
+		ctx: framework.Context(t, 30*time.Second),
 	}
 	e.is34 = strings.HasPrefix(framework.ServerVersion(t, cli, m.ClientURL), "3.4.")
 	return e

@@ -30,8 +30,8 @@ func TestRestart(t *testing.T) {
 						k := fmt.Sprintf("w%d/k%03d", w, i%60)
 						var err error
 						switch {
-						case i%10 == 9:
-							_, err = e.cli.Delete(e.ctx, k)
+						case i%10 == 9: // the key the previous write put
+							_, err = e.cli.Delete(e.ctx, fmt.Sprintf("w%d/k%03d", w, (i-1)%60))
 						case i%10 == 5:
 							_, err = e.cli.Txn(e.ctx).Then(clientv3.OpPut(k, fmt.Sprint(i)), clientv3.OpPut(k+"/txn", fmt.Sprint(i))).Commit()
 						default:
