@@ -45,6 +45,7 @@ func newRootCmd() *cobra.Command {
 	cfg := bench.Default()
 	var asJSON bool
 	var cpuProfile string
+	var serverPID int
 	root := &cobra.Command{
 		Use:   "cairn-bench",
 		Short: "Load generator for etcd v3 endpoints (Cairn or etcd)",
@@ -75,6 +76,7 @@ skips it).`,
 	pf.DurationVar(&cfg.DialTimeout, "dial-timeout", cfg.DialTimeout, "timeout of connecting")
 	pf.Int64Var(&cfg.MaxExactSamples, "max-exact-samples", cfg.MaxExactSamples, "latency samples kept exactly (8 B each); later ones go to a ±0.4 % histogram")
 	pf.BoolVar(&asJSON, "json", false, "print the result as one JSON line")
+	pf.IntVar(&serverPID, "server-pid", 0, "process id of a local server whose CPU time to report (Linux)")
 	pf.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the load generator to this file")
 
 	runWorkload := func(name string) func(*cobra.Command, []string) error {
@@ -85,7 +87,7 @@ skips it).`,
 			if err := cfg.Validate(); err != nil {
 				return err
 			}
-			opts := bench.Options{Log: os.Stderr}
+			opts := bench.Options{Log: os.Stderr, ServerPID: serverPID}
 			if isTerminal(os.Stderr) {
 				opts.Progress = os.Stderr
 			}

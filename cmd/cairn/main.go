@@ -81,9 +81,19 @@ func run(args []string) int {
 		}
 	case sig := <-sigc:
 		return shutdown(lg, s, sig)
+	case err := <-s.Fatal():
+		lg.Error("stopping", zap.Error(err))
+		s.Stop(context.Background())
+		return 1
 	}
-	sig := <-sigc
-	return shutdown(lg, s, sig)
+	select {
+	case sig := <-sigc:
+		return shutdown(lg, s, sig)
+	case err := <-s.Fatal():
+		lg.Error("stopping", zap.Error(err))
+		s.Stop(context.Background())
+		return 1
+	}
 }
 
 func shutdown(lg *zap.Logger, s *server.Server, sig os.Signal) int {

@@ -40,6 +40,15 @@ var errMap = []struct {
 	{errs.ErrUnhealthy, rpctypes.ErrGRPCUnhealthy},
 	{errs.ErrCorrupt, rpctypes.ErrGRPCCorrupt},
 	{errs.ErrBadLeaderTransferee, rpctypes.ErrGRPCBadLeaderTransferee},
+	{errs.ErrPeerURLExist, rpctypes.ErrGRPCPeerURLExist},
+	{errs.ErrIDExists, rpctypes.ErrGRPCMemberExist},
+	{errs.ErrNotEnoughStartedMembers, rpctypes.ErrGRPCMemberNotEnoughStarted},
+	{errs.ErrTooManyLearners, rpctypes.ErrGRPCTooManyLearners},
+	{errs.ErrMemberNotLearner, rpctypes.ErrGRPCMemberNotLearner},
+	{errs.ErrLearnerNotReady, rpctypes.ErrGRPCLearnerNotReady},
+	{errs.ErrInvalidPeerURLs, rpctypes.ErrGRPCMemberBadURLs},
+	{errs.ErrNotSupportedForLearner, rpctypes.ErrGRPCNotSupportedForLearner},
+	{errs.ErrClusterIDMismatch, rpctypes.ErrGRPCClusterIdMismatch},
 }
 
 // toGRPCError maps an error from the server to the status etcd returns for

@@ -82,7 +82,7 @@ func (a *Applier) Apply(b *pebble.Batch, ents []raftnode.Entry, done func(id uin
 				events = a.applyNormal(b, e, done, events)
 			}
 		case raftnode.EntryConfChange:
-			a.applyConfChange(b, e)
+			a.applyConfChange(b, e, done)
 		}
 		last = e.Index
 	}
@@ -146,8 +146,12 @@ func (a *Applier) applyNormal(b *pebble.Batch, e *raftnode.Entry, done func(uint
 	return events
 }
 
-func (a *Applier) applyConfChange(b *pebble.Batch, e *raftnode.Entry) {
+func (a *Applier) applyConfChange(b *pebble.Batch, e *raftnode.Entry, done func(uint64, Result)) {
+	var reqID uint64
 	for _, ch := range e.Changes {
+		if id := decodeReqID(ch.Context); id != 0 {
+			reqID = id
+		}
 		var err error
 		switch ch.Kind {
 		case raftnode.ConfAddNode:
@@ -174,5 +178,8 @@ func (a *Applier) applyConfChange(b *pebble.Batch, e *raftnode.Entry) {
 		if err != nil {
 			a.lg.Warn("membership change not applied", zap.Uint64("index", e.Index), zap.Error(err))
 		}
+	}
+	if reqID != 0 {
+		done(reqID, Result{})
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"strings"
 )
@@ -50,11 +51,12 @@ func ReadRecords(r io.Reader) ([]RunRecord, error) {
 	return recs, sc.Err()
 }
 
-// median of xs (the mean of the two middle values for an even count); xs is
-// sorted in place.
+// median of xs (the mean of the two middle values for an even count),
+// ignoring NaNs; NaN if there is no number. xs is sorted in place.
 func median(xs []float64) float64 {
+	xs = slices.DeleteFunc(xs, math.IsNaN)
 	if len(xs) == 0 {
-		return 0
+		return math.NaN()
 	}
 	slices.Sort(xs)
 	n := len(xs)
@@ -69,6 +71,26 @@ type cell struct {
 	runs                      int
 	errors                    int64
 	tput, p50, p99, rss, disk float64 // rss and disk in MiB
+	cpuPerReq                 float64 // server CPU µs per request, NaN if unknown
+	otherCores                float64 // CPU used by neither server nor bench, NaN if unknown
+}
+
+// serverCPUPerRequest is the server's CPU µs per request, NaN if unknown.
+func (r *RunRecord) serverCPUPerRequest() float64 {
+	if r.ServerCPU == nil || r.Requests == 0 {
+		return math.NaN()
+	}
+	return *r.ServerCPU * 1e6 / float64(r.Requests)
+}
+
+// otherCores is the average number of CPUs busy with neither the server nor
+// the load generator during the run (other processes, the kernel's own
+// threads), NaN if unknown.
+func (r *RunRecord) otherCores() float64 {
+	if r.ServerCPU == nil || r.BenchCPU == nil || r.MachineCPU == nil || r.Seconds <= 0 {
+		return math.NaN()
+	}
+	return max(0, *r.MachineCPU-*r.ServerCPU-*r.BenchCPU) / r.Seconds
 }
 
 // WriteReport writes markdown tables of the medians per workload label and
@@ -112,18 +134,20 @@ func WriteReport(w io.Writer, recs []RunRecord, baseline string) error {
 		c.p99 = col(func(r RunRecord) float64 { return r.P99 })
 		c.rss = col(func(r RunRecord) float64 { return float64(r.RSSKiB) / 1024 })
 		c.disk = col(func(r RunRecord) float64 { return float64(r.DiskKiB) / 1024 })
+		c.cpuPerReq = col(func(r RunRecord) float64 { return r.serverCPUPerRequest() })
+		c.otherCores = col(func(r RunRecord) float64 { return r.otherCores() })
 		cells[k] = c
 	}
 	base, others := servers[0], servers[1:]
 	ratio := func(a, b float64) string {
-		if b == 0 || a == 0 {
+		if b == 0 || a == 0 || math.IsNaN(a) || math.IsNaN(b) {
 			return "–"
 		}
 		return fmt.Sprintf("%.2fx", a/b)
 	}
 	num := func(label, server string, f func(cell) float64, format string) string {
 		c, ok := cells[[2]string{label, server}]
-		if !ok {
+		if !ok || math.IsNaN(f(c)) {
 			return "–"
 		}
 		return fmt.Sprintf(format, f(c))
@@ -201,10 +225,16 @@ func WriteReport(w io.Writer, recs []RunRecord, baseline string) error {
 		{"p50 ms", "%.2f", func(c cell) float64 { return c.p50 }, false},
 		{"p99 ms", "%.2f", func(c cell) float64 { return c.p99 }, true},
 	})
-	table("Server resources (medians; peak RSS is VmHWM at the end of the run, data dir is `du` after it):", []metric{
+	table("Server resources (medians):", []metric{
 		{"RSS MiB", "%.0f", func(c cell) float64 { return c.rss }, true},
 		{"data dir MiB", "%.1f", func(c cell) float64 { return c.disk }, true},
+		{"CPU µs/req", "%.0f", func(c cell) float64 { return c.cpuPerReq }, true},
+		{"other CPUs", "%.2f", func(c cell) float64 { return c.otherCores }, false},
 	})
+	b.WriteString("RSS is the server's peak resident set (VmHWM) at the end of the run; data dir is its `du` " +
+		"after a clean stop; CPU µs/req is the server's CPU time during the timed run per request; other CPUs " +
+		"is how many CPUs were busy on average with neither the server nor the load generator " +
+		"(other processes: a noise indicator).\n")
 	_, err := io.WriteString(w, b.String())
 	return err
 }

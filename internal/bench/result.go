@@ -65,11 +65,11 @@ type JSONResult struct {
 	// CPU seconds during the timed run (present when measured): the server's
 	// (with --server-pid), the load generator's, and the whole machine's busy
 	// time over all CPUs.
-	ServerCPU  *float64 `json:"server_cpu_s,omitempty"`
-	BenchCPU   *float64 `json:"bench_cpu_s,omitempty"`
-	MachineCPU *float64 `json:"machine_cpu_s,omitempty"`
-	CPUs       int      `json:"cpus"`
-	ErrorKinds  []ErrorCount     `json:"error_kinds,omitempty"`
+	ServerCPU  *float64     `json:"server_cpu_s,omitempty"`
+	BenchCPU   *float64     `json:"bench_cpu_s,omitempty"`
+	MachineCPU *float64     `json:"machine_cpu_s,omitempty"`
+	CPUs       int          `json:"cpus"`
+	ErrorKinds []ErrorCount `json:"error_kinds,omitempty"`
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

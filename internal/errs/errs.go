@@ -21,3 +21,17 @@ var (
 	ErrBadLeaderTransferee    = errors.New("server: bad leader transferee")
 	ErrLeaseNotFound          = errors.New("server: requested lease not found")
 )
+
+// Membership errors.
+var (
+	ErrPeerURLExist            = errors.New("server: peer URLs already exists")
+	ErrIDExists                = errors.New("server: member ID already exist")
+	ErrNotEnoughStartedMembers = errors.New("server: re-configuration failed due to not enough started members")
+	ErrTooManyLearners         = errors.New("server: too many learner members in cluster")
+	ErrMemberNotLearner        = errors.New("server: can only promote a learner member")
+	ErrLearnerNotReady         = errors.New("server: can only promote a learner member which is in sync with leader")
+	ErrInvalidPeerURLs         = errors.New("server: given member URLs are invalid")
+	ErrNotSupportedForLearner  = errors.New("server: rpc not supported for learner")
+	ErrIDRemoved               = errors.New("server: member was removed")
+	ErrClusterIDMismatch       = errors.New("server: cluster ID mismatch")
+)

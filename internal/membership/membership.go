@@ -76,34 +76,54 @@ var removedPrefix = []byte("m/removed/")
 // Load reads the member list from db.
 func Load(db pebble.Reader) (*Store, error) {
 	s := &Store{}
-	s.mu.members = make(map[uint64]*Member)
-	s.mu.removed = make(map[uint64]bool)
+	if err := s.Reload(db); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Reload replaces the member list with the one in db (after a snapshot was
+// installed).
+func (s *Store) Reload(db pebble.Reader) error {
+	members, removed, err := load(db)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.mu.members, s.mu.removed = members, removed
+	s.mu.Unlock()
+	return nil
+}
+
+func load(db pebble.Reader) (map[uint64]*Member, map[uint64]bool, error) {
+	members := make(map[uint64]*Member)
+	removed := make(map[uint64]bool)
 	it, err := db.NewIter(&pebble.IterOptions{LowerBound: memberPrefix, UpperBound: []byte("m/members0")})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for it.First(); it.Valid(); it.Next() {
 		var m Member
 		if err := json.Unmarshal(it.Value(), &m); err != nil {
 			it.Close()
-			return nil, fmt.Errorf("membership: member record %x is damaged: %w", it.Key(), err)
+			return nil, nil, fmt.Errorf("membership: member record %x is damaged: %w", it.Key(), err)
 		}
-		s.mu.members[m.ID] = &m
+		members[m.ID] = &m
 	}
 	if err := it.Close(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	it, err = db.NewIter(&pebble.IterOptions{LowerBound: removedPrefix, UpperBound: []byte("m/removed0")})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer it.Close()
 	for it.First(); it.Valid(); it.Next() {
 		if len(it.Key()) == len(removedPrefix)+8 {
-			s.mu.removed[binary.BigEndian.Uint64(it.Key()[len(removedPrefix):])] = true
+			removed[binary.BigEndian.Uint64(it.Key()[len(removedPrefix):])] = true
 		}
 	}
-	return s, it.Error()
+	return members, removed, it.Error()
 }
 
 // Members returns a copy of the members sorted by ID.

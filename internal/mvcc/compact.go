@@ -278,10 +278,6 @@ func (c *compactor) batch(target int64) (int, error) {
 			hit.Close()
 			return 0, err
 		}
-		if len(keys) >= c.limit {
-			next = histPos{main, sub}
-			break
-		}
 		val, err := hit.ValueAndErr()
 		if err != nil {
 			hit.Close()
@@ -292,10 +288,15 @@ func (c *compactor) batch(target int64) (int, error) {
 			hit.Close()
 			return 0, err
 		}
-		if _, ok := seen[string(key)]; !ok {
-			seen[string(key)] = struct{}{}
-			keys = append(keys, key)
+		if _, ok := seen[string(key)]; ok {
+			continue
 		}
+		if len(keys) >= c.limit {
+			next = histPos{main, sub}
+			break
+		}
+		seen[string(key)] = struct{}{}
+		keys = append(keys, key)
 	}
 	if err := closeIter(hit); err != nil {
 		return 0, err

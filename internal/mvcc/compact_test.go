@@ -176,6 +176,9 @@ func TestCompactionResumesAfterRestart(t *testing.T) {
 	hash := e.hash(t, target) // mid-pass
 	closed := make(chan struct{})
 	go func() { e.s.Close(); close(closed) }()
+	for !e.s.c.stopping() {
+		time.Sleep(time.Millisecond)
+	}
 	close(release)
 	<-closed
 	if f := e.s.FinishedCompactRev(); f != -1 {

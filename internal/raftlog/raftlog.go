@@ -258,3 +258,33 @@ func setProto(b *pebble.Batch, key []byte, m interface{ Marshal() ([]byte, error
 	}
 	return b.Set(key, v, nil)
 }
+
+// ResetInto writes into b the changes that empty the raft log while keeping
+// the term and vote: used when the state machine had to be discarded, so the
+// leader sends a snapshot. db is read for the current HardState.
+func ResetInto(b *pebble.Batch, db pebble.Reader) error {
+	var hs raftpb.HardState
+	v, closer, err := db.Get(keyHardState)
+	switch {
+	case errors.Is(err, pebble.ErrNotFound):
+	case err != nil:
+		return err
+	default:
+		err = hs.Unmarshal(v)
+		closer.Close()
+		if err != nil {
+			return fmt.Errorf("raftlog: HardState is damaged: %w", err)
+		}
+	}
+	hs.Commit = 0
+	if err := b.DeleteRange(entryKey(0), entryKey(1<<64-1), nil); err != nil {
+		return err
+	}
+	if err := b.Delete(entryKey(1<<64-1), nil); err != nil {
+		return err
+	}
+	if err := b.Delete(keySnapshot, nil); err != nil {
+		return err
+	}
+	return setProto(b, keyHardState, &hs)
+}

@@ -46,6 +46,8 @@ func (n *Node) run() {
 			r.done <- n.rn.ProposeConfChange(r.cc)
 		case idx := <-n.appliedc:
 			n.maybeCompact(idx)
+		case f := <-n.opc:
+			f()
 		case <-readyc:
 		}
 		// Take everything else that is already waiting, so it shares this

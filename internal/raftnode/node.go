@@ -136,6 +136,7 @@ type Node struct {
 	appliedc chan uint64
 	applyc   chan []Entry
 	confc    chan confReq
+	opc      chan func()
 	stopc    chan struct{}
 	donec    chan struct{}
 	stopOnce sync.Once
@@ -231,6 +232,7 @@ func Start(cfg Config, applied uint64) (*Node, error) {
 		appliedc:    make(chan uint64, 16),
 		applyc:      make(chan []Entry, cfg.ApplyBuffer),
 		confc:       make(chan confReq),
+		opc:         make(chan func(), 64),
 		stopc:       make(chan struct{}),
 		donec:       make(chan struct{}),
 		readPending: make(map[uint64][]readWaiter),
@@ -361,6 +363,81 @@ func (n *Node) IsLeader() bool { return n.isLeader.Load() }
 
 // LeaderChanges counts the leader changes seen since start.
 func (n *Node) LeaderChanges() uint64 { return n.leaderChanges.Load() }
+
+// do runs f on the raft goroutine and waits for it.
+func (n *Node) do(ctx context.Context, f func()) error {
+	done := make(chan struct{})
+	select {
+	case n.opc <- func() { f(); close(done) }:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-n.stopc:
+		return ErrStopped
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-n.stopc:
+		return ErrStopped
+	}
+}
+
+// ReportUnreachable tells raft that a message to id was lost. It never blocks.
+func (n *Node) ReportUnreachable(id uint64) {
+	select {
+	case n.opc <- func() { n.rn.ReportUnreachable(id) }:
+	default:
+	}
+}
+
+// ReportSnapshot tells raft how sending a snapshot to id ended.
+func (n *Node) ReportSnapshot(id uint64, ok bool) {
+	st := raft.SnapshotFailure
+	if ok {
+		st = raft.SnapshotFinish
+	}
+	select {
+	case n.opc <- func() { n.rn.ReportSnapshot(id, st) }:
+	case <-n.stopc:
+	}
+}
+
+// TransferLeadership asks raft to hand leadership to id.
+func (n *Node) TransferLeadership(ctx context.Context, id uint64) error {
+	return n.do(ctx, func() { n.rn.TransferLeader(id) })
+}
+
+// Progress describes how far a member's log is, as the leader sees it.
+type Progress struct {
+	Match, Next uint64
+	Learner     bool
+}
+
+// LeaderProgress returns the leader's view of every member's log, and the
+// leader's own last index. It returns ok=false on a follower.
+func (n *Node) LeaderProgress(ctx context.Context) (map[uint64]Progress, uint64, bool, error) {
+	var out map[uint64]Progress
+	var last uint64
+	var leader bool
+	err := n.do(ctx, func() {
+		st := n.rn.Status()
+		if st.RaftState != raft.StateLeader {
+			return
+		}
+		leader = true
+		out = make(map[uint64]Progress, len(st.Progress))
+		for id, pr := range st.Progress {
+			out[id] = Progress{Match: pr.Match, Next: pr.Next, Learner: pr.IsLearner}
+		}
+		last, _ = n.log.Storage().LastIndex()
+		if pr, ok := st.Progress[n.cfg.ID]; ok && pr.Match > last {
+			last = pr.Match
+		}
+	})
+	return out, last, leader, err
+}
 
 func (n *Node) updateStatus() {
 	st := n.rn.Status()

@@ -113,7 +113,7 @@ func (s *Server) Range(ctx context.Context, r *pb.RangeRequest) (*pb.RangeRespon
 			return nil, err
 		}
 	}
-	rt := s.kv.Read()
+	rt := s.readTxn()
 	defer rt.Close()
 	resp, err := rt.Range(r)
 	if err != nil {
@@ -158,7 +158,7 @@ func (s *Server) Txn(ctx context.Context, r *pb.TxnRequest) (*pb.TxnResponse, er
 		if err := s.linearizableReadNotify(ctx); err != nil {
 			return nil, err
 		}
-		rt := s.kv.Read()
+		rt := s.readTxn()
 		resp, err := rt.Txn(r)
 		rt.Close()
 		if err == nil {

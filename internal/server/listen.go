@@ -3,6 +3,7 @@ package server
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"net"
 	"sync"
@@ -140,3 +141,5 @@ func (l *chanListener) closeWith(err error) {
 func (l *chanListener) Close() error { l.closeWith(net.ErrClosed); return nil }
 
 func (l *chanListener) Addr() net.Addr { return l.addr }
+
+func tlsListener(l net.Listener, cfg *tls.Config) net.Listener { return tls.NewListener(l, cfg) }

@@ -5,7 +5,6 @@ import (
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 
-	"github.com/cairndb/cairn/internal/errs"
 	"github.com/cairndb/cairn/internal/version"
 )
 
@@ -22,7 +21,7 @@ func (s *Server) Status(ctx context.Context) (*pb.StatusResponse, error) {
 		inUse = size
 	}
 	resp := &pb.StatusResponse{
-		Header:           s.header(s.kv.Rev()),
+		Header:           s.header(s.rev()),
 		Version:          version.Etcd,
 		DbSize:           size,
 		DbSizeInUse:      inUse,
@@ -55,7 +54,7 @@ func (s *Server) Alarm(ctx context.Context, r *pb.AlarmRequest) (*pb.AlarmRespon
 
 // HashKV hashes the key-value history up to rev.
 func (s *Server) HashKV(ctx context.Context, rev int64) (*pb.HashKVResponse, error) {
-	rt := s.kv.Read()
+	rt := s.readTxn()
 	defer rt.Close()
 	h, hashRev, compactRev, err := rt.HashKV(rev)
 	if err != nil {
@@ -66,7 +65,7 @@ func (s *Server) HashKV(ctx context.Context, rev int64) (*pb.HashKVResponse, err
 
 // Hash hashes the whole key-value history (testing only in etcd).
 func (s *Server) Hash(ctx context.Context) (*pb.HashResponse, error) {
-	rt := s.kv.Read()
+	rt := s.readTxn()
 	defer rt.Close()
 	h, _, _, err := rt.HashKV(0)
 	if err != nil {
@@ -84,18 +83,6 @@ func (s *Server) Defragment(ctx context.Context) (*pb.DefragmentResponse, error)
 	return &pb.DefragmentResponse{Header: s.header(0)}, nil
 }
 
-// MoveLeader is not available until clustering lands; with one member the
-// only possible target is this member itself.
-func (s *Server) MoveLeader(ctx context.Context, target uint64) (*pb.MoveLeaderResponse, error) {
-	if !s.node.IsLeader() {
-		return nil, errs.ErrNotLeader
-	}
-	if target == s.id {
-		return &pb.MoveLeaderResponse{Header: s.header(0)}, nil
-	}
-	return nil, errs.ErrBadLeaderTransferee
-}
-
 // MemberList lists the cluster's members.
 func (s *Server) MemberList(ctx context.Context, linearizable bool) (*pb.MemberListResponse, error) {
 	if linearizable {
@@ -103,16 +90,5 @@ func (s *Server) MemberList(ctx context.Context, linearizable bool) (*pb.MemberL
 			return nil, err
 		}
 	}
-	ms := s.members.Members()
-	resp := &pb.MemberListResponse{Header: s.header(0)}
-	for _, m := range ms {
-		resp.Members = append(resp.Members, &pb.Member{
-			ID:         m.ID,
-			Name:       m.Name,
-			PeerURLs:   m.PeerURLs,
-			ClientURLs: m.ClientURLs,
-			IsLearner:  m.IsLearner,
-		})
-	}
-	return resp, nil
+	return s.memberListResponse(), nil
 }

@@ -6,8 +6,9 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/binary"
-	"errors"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -28,12 +29,13 @@ import (
 	"github.com/cairndb/cairn/internal/raftlog"
 	"github.com/cairndb/cairn/internal/raftnode"
 	"github.com/cairndb/cairn/internal/storage"
+	"github.com/cairndb/cairn/internal/transport"
 )
 
 var errStopped = errs.ErrStopped
 
 // keyLocal holds this member's identity: its ID and the cluster ID.
-var keyLocal = []byte("m/local")
+var keyLocal = []byte("\x00local")
 
 // Server is one running Cairn member.
 type Server struct {
@@ -53,6 +55,17 @@ type Server struct {
 	applied       appliedWait
 	reqTimeout    time.Duration
 	maxReqBytes   int
+
+	transport     *transport.Transport
+	peerIDs       map[uint64][]string // owned by the apply goroutine after start
+	peerSrvs      []*http.Server
+	peerClientTLS *tls.Config
+	peerServerTLS *tls.Config
+	fatalc        chan error
+	installc      chan installReq
+	// stateMu is held for writing while a snapshot replaces the state, and
+	// for reading while a reader takes its view of it.
+	stateMu sync.RWMutex
 
 	grpc      *grpc.Server
 	httpSrvs  []*http.Server
@@ -74,6 +87,8 @@ func New(cfg *config.Config, lg *zap.Logger) (*Server, error) {
 		wait:        newWaitMap(),
 		stopc:       make(chan struct{}),
 		readyc:      make(chan struct{}),
+		fatalc:      make(chan error, 1),
+		installc:    make(chan installReq),
 		maxReqBytes: int(cfg.MaxRequestBytes),
 		reqTimeout:  5*time.Second + 2*time.Duration(cfg.ElectionMs)*time.Millisecond,
 	}
@@ -88,6 +103,9 @@ func New(cfg *config.Config, lg *zap.Logger) (*Server, error) {
 			s.closeStorage()
 		}
 	}()
+	if err := repairInterruptedInstall(db, lg); err != nil {
+		return nil, err
+	}
 	if s.rlog, err = raftlog.Open(db, cfg.UnsafeNoFsync); err != nil {
 		return nil, err
 	}
@@ -101,13 +119,32 @@ func New(cfg *config.Config, lg *zap.Logger) (*Server, error) {
 		return nil, err
 	}
 	var bootstrap []raftnode.Peer
-	if s.rlog.Fresh() {
+	var known []membership.Member // peers to talk to before membership is applied
+	switch {
+	case !s.rlog.Fresh():
+		if err := s.loadLocal(); err != nil {
+			return nil, err
+		}
+	case cfg.InitialClusterState == "existing":
+		if known, err = s.joinExisting(); err != nil {
+			return nil, err
+		}
+		if err := s.saveLocal(); err != nil {
+			return nil, err
+		}
+	default:
 		if bootstrap, err = s.bootstrapNew(); err != nil {
 			return nil, err
 		}
-	} else if err := s.loadLocal(); err != nil {
-		return nil, err
+		for _, p := range bootstrap {
+			var m membership.Member
+			if err := json.Unmarshal(p.Context, &m); err == nil {
+				known = append(known, m)
+			}
+		}
 	}
+	s.newTransport()
+	s.syncPeers(known)
 	s.reqIDs = newIDGen(s.id, time.Now())
 	s.applied.set(s.applier.AppliedIndex())
 	s.node, err = raftnode.Start(raftnode.Config{
@@ -120,6 +157,7 @@ func New(cfg *config.Config, lg *zap.Logger) (*Server, error) {
 		PreVote:        cfg.PreVote,
 		CheckQuorum:    true,
 		Bootstrap:      bootstrap,
+		Transport:      s.transport,
 		SnapshotCount:  cfg.SnapshotCount,
 		CatchUpEntries: cfg.SnapshotCatchUpEntries,
 	}, s.applier.AppliedIndex())
@@ -127,6 +165,12 @@ func New(cfg *config.Config, lg *zap.Logger) (*Server, error) {
 		return nil, err
 	}
 	s.initWatch()
+	if err := s.servePeers(); err != nil {
+		s.node.Stop()
+		s.transport.Stop()
+		s.stopPeers()
+		return nil, err
+	}
 	ok = true
 	s.lg.Info("member started",
 		zap.String("name", cfg.Name),
@@ -144,9 +188,6 @@ func New(cfg *config.Config, lg *zap.Logger) (*Server, error) {
 // bootstrapNew computes the member and cluster IDs of a new cluster from
 // initial-cluster and the token, and records them before raft starts.
 func (s *Server) bootstrapNew() ([]raftnode.Peer, error) {
-	if s.cfg.InitialClusterState == "existing" {
-		return nil, errors.New("joining an existing cluster (--initial-cluster-state=existing) is not supported yet by this build")
-	}
 	m, err := s.cfg.InitialClusterMap()
 	if err != nil {
 		return nil, err
@@ -166,15 +207,22 @@ func (s *Server) bootstrapNew() ([]raftnode.Peer, error) {
 		return nil, fmt.Errorf("couldn't find local name %q in the initial cluster configuration", s.cfg.Name)
 	}
 	s.clusterID = membership.ComputeClusterID(ids)
-	var v [16]byte
-	binary.BigEndian.PutUint64(v[:8], s.id)
-	binary.BigEndian.PutUint64(v[8:], s.clusterID)
-	if err := s.db.Set(keyLocal, v[:], storage.WriteSync(s.cfg.UnsafeNoFsync)); err != nil {
-		return nil, fmt.Errorf("record member identity: %w", err)
+	if err := s.saveLocal(); err != nil {
+		return nil, err
 	}
 	// raft.Bootstrap wants peers in a stable order.
 	sortPeers(peers)
 	return peers, nil
+}
+
+func (s *Server) saveLocal() error {
+	var v [16]byte
+	binary.BigEndian.PutUint64(v[:8], s.id)
+	binary.BigEndian.PutUint64(v[8:], s.clusterID)
+	if err := s.db.Set(keyLocal, v[:], storage.WriteSync(s.cfg.UnsafeNoFsync)); err != nil {
+		return fmt.Errorf("record member identity: %w", err)
+	}
+	return nil
 }
 
 func (s *Server) loadLocal() error {
@@ -209,6 +257,8 @@ func (s *Server) Stop(ctx context.Context) {
 	s.stopOnce.Do(func() {
 		close(s.stopc)
 		s.stopServing(ctx)
+		s.stopPeers()
+		s.transport.Stop()
 		s.node.Stop()
 		s.wg.Wait()
 		s.stopWatch()
@@ -239,7 +289,20 @@ func (s *Server) applyLoop() {
 	}
 	var results []pending
 	done := func(id uint64, r apply.Result) { results = append(results, pending{id, r}) }
-	for ents := range s.node.CommittedEntries() {
+	committed := s.node.CommittedEntries()
+	for {
+		var ents []raftnode.Entry
+		select {
+		case e, ok := <-committed:
+			if !ok {
+				return
+			}
+			ents = e
+		case req := <-s.installc:
+			req.done <- s.installSnapshot(req.path)
+			s.syncPeers(nil)
+			continue
+		}
 		b := s.db.NewIndexedBatch()
 		results = results[:0]
 		evs := s.applier.Apply(b, ents, done)
@@ -257,7 +320,30 @@ func (s *Server) applyLoop() {
 		for _, p := range results {
 			s.wait.trigger(p.id, p.res)
 		}
+		for i := range ents {
+			if ents[i].Kind == raftnode.EntryConfChange {
+				s.syncPeers(nil)
+				if s.members.IsRemoved(s.id) {
+					s.onRemoved()
+				}
+				break
+			}
+		}
 	}
+}
+
+// readTxn takes a consistent view of the key-value state.
+func (s *Server) readTxn() *mvcc.ReadTxn {
+	s.stateMu.RLock()
+	defer s.stateMu.RUnlock()
+	return s.kv.Read()
+}
+
+// rev is the current committed revision.
+func (s *Server) rev() int64 {
+	s.stateMu.RLock()
+	defer s.stateMu.RUnlock()
+	return s.kv.Rev()
 }
 
 func urlStrings(us []url.URL) []string {

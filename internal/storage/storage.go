@@ -2,6 +2,8 @@
 // its format version. Every other package writes under its own key prefix:
 //
 //	0x00 "format"        format version of the data dir (this package)
+//	0x00 "local"         this member's ID and its cluster ID (internal/server)
+//	0x00 "installing"    set while a snapshot from the leader is installed
 //	"c", "k", "h"        MVCC: current values, versions, events (internal/mvcc)
 //	"m" "mvcc/..."       MVCC meta: revisions (internal/mvcc)
 //	"m" "apply/..."      applied raft index, term, membership (internal/apply)
@@ -117,6 +119,14 @@ func WriteSync(noSync bool) *pebble.WriteOptions {
 		return pebble.NoSync
 	}
 	return pebble.Sync
+}
+
+// StateSpans are the key ranges of the replicated state machine: everything
+// but the 0x00 keys (this member's own identity and format) and the raft log
+// ("r/"). A snapshot sent to a follower carries exactly these.
+var StateSpans = [][2][]byte{
+	{[]byte{0x01}, []byte("r/")},
+	{[]byte("r0"), []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}},
 }
 
 // PrefixEnd returns the smallest key greater than every key with prefix p.
