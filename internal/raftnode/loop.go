@@ -200,6 +200,11 @@ func (n *Node) maybeCompact(applied uint64) {
 	if cur := n.applied.Load(); cur > applied {
 		applied = cur
 	}
+	// The state can be ahead of the local raft log right after a snapshot
+	// from the leader was installed; a snapshot can only cover the log.
+	if last, _ := n.log.Storage().LastIndex(); applied > last {
+		applied = last
+	}
 	if applied < n.snapIndex+n.cfg.SnapshotCount {
 		return
 	}

@@ -250,6 +250,8 @@ func (s *Server) proposeConfChange(ctx context.Context, typ raftpb.ConfChangeTyp
 	defer cancel()
 	ch := s.wait.register(id)
 	if err := s.node.ProposeConfChange(ctx, cc); err != nil {
+		// A dropped conf change is not retried: the caller decides again
+		// with the new leader's view.
 		s.wait.cancel(id)
 		return s.mapProposeErr(ctx, err)
 	}

@@ -42,7 +42,7 @@ func (s *Server) propose(ctx context.Context, r *pb.InternalRaftRequest) (apply.
 	ctx, cancel := context.WithTimeout(ctx, s.reqTimeout)
 	defer cancel()
 	ch := s.wait.register(id)
-	if err := s.node.Propose(ctx, data); err != nil {
+	if err := s.proposeRetry(ctx, data); err != nil {
 		s.wait.cancel(id)
 		return apply.Result{}, s.mapProposeErr(ctx, err)
 	}
@@ -55,6 +55,26 @@ func (s *Server) propose(ctx context.Context, r *pb.InternalRaftRequest) (apply.
 	case <-s.stopc:
 		s.wait.cancel(id)
 		return apply.Result{}, errs.ErrStopped
+	}
+}
+
+// proposeRetry hands data to raft. A proposal raft drops (no leader yet, or a
+// leadership transfer) never entered any log, so it is safe to offer again
+// once there is a leader; this rides out elections within the request
+// timeout instead of failing at once.
+func (s *Server) proposeRetry(ctx context.Context, data []byte) error {
+	for {
+		err := s.node.Propose(ctx, data)
+		if !errors.Is(err, raftnode.ErrDropped) {
+			return err
+		}
+		select {
+		case <-time.After(20 * time.Millisecond):
+		case <-ctx.Done():
+			return err
+		case <-s.stopc:
+			return errs.ErrStopped
+		}
 	}
 }
 

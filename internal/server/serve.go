@@ -91,6 +91,8 @@ func (s *Server) newGRPCServer() *grpc.Server {
 		grpc.MaxRecvMsgSize(int(s.cfg.MaxRequestBytes) + grpcOverheadBytes),
 		grpc.MaxSendMsgSize(math.MaxInt32),
 		grpc.MaxConcurrentStreams(maxStreams(s.cfg.MaxConcurrentStreams)),
+		grpc.ChainUnaryInterceptor(api.UnaryInterceptor(memberState{s})),
+		grpc.ChainStreamInterceptor(api.StreamInterceptor(memberState{s})),
 	}
 	if s.cfg.GRPCKeepAliveMinTime > 0 {
 		opts = append(opts, grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: s.cfg.GRPCKeepAliveMinTime, PermitWithoutStream: false}))
@@ -268,3 +270,8 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 		}},
 	})
 }
+
+type memberState struct{ s *Server }
+
+func (m memberState) IsLearner() bool { return m.s.node.Status().IsLearner }
+func (m memberState) HasLeader() bool { return m.s.node.Leader() != 0 }

@@ -55,6 +55,7 @@ type Server struct {
 	applied       appliedWait
 	reqTimeout    time.Duration
 	maxReqBytes   int
+	watch         watchState
 
 	transport     *transport.Transport
 	peerIDs       map[uint64][]string // owned by the apply goroutine after start

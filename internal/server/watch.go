@@ -1,20 +1,62 @@
 package server
 
 import (
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"google.golang.org/grpc"
+
+	"github.com/cairndb/cairn/internal/api"
+	"github.com/cairndb/cairn/internal/mvcc"
+	"github.com/cairndb/cairn/internal/watch"
 )
 
-// initWatch creates the watch hub; called from New before apply starts.
-func (s *Server) initWatch() {}
+// watchState is the server's part of watch: the hub fed by apply.
+type watchState struct {
+	hub *watch.Hub
+}
+
+// initWatch creates the watch hub; called from New before apply starts, so
+// the hub's revision is the store's and every later event reaches it.
+func (s *Server) initWatch() {
+	s.watch.hub = watch.New(watch.Config{
+		Store:  watchStore{s.kv},
+		Rev:    s.kv.Rev(),
+		Header: s.header,
+		Logger: s.lg.Named("watch"),
+	})
+}
 
 // notifyWatchers is called by the apply loop, in order, after each batch is
 // committed and published (kv.Committed), with the batch's events and the
-// store's revision. It must not block.
-func (s *Server) notifyWatchers(evs []mvccpb.Event, rev int64) {}
+// store's revision. It does not block: the hub queues the batch (or, when
+// it is far behind, drops it and later reads storage instead).
+func (s *Server) notifyWatchers(evs []mvccpb.Event, rev int64) {
+	s.watch.hub.Notify(evs, rev)
+}
 
 // registerWatch registers the Watch service.
-func (s *Server) registerWatch(g *grpc.Server) {}
+func (s *Server) registerWatch(g *grpc.Server) {
+	pb.RegisterWatchServer(g, api.NewWatchServer(watchBackend{s.watch.hub}, api.WatchOptions{
+		ProgressInterval: s.cfg.WatchProgressNotifyInterval,
+		MaxRequestBytes:  s.maxReqBytes + grpcOverheadBytes,
+		Stopping:         s.stopc,
+		Logger:           s.lg.Named("watch"),
+	}))
+}
 
 // stopWatch ends the hub's goroutines after apply has stopped.
-func (s *Server) stopWatch() {}
+func (s *Server) stopWatch() {
+	if s.watch.hub != nil {
+		s.watch.hub.Stop()
+	}
+}
+
+// watchStore gives the hub the history in mvcc.
+type watchStore struct{ kv *mvcc.Store }
+
+func (w watchStore) Read() watch.Reader { return w.kv.Read() }
+func (w watchStore) CompactRev() int64  { return w.kv.CompactRev() }
+
+type watchBackend struct{ h *watch.Hub }
+
+func (b watchBackend) NewWatchStream() api.WatchStream { return b.h.NewStream() }
