@@ -94,12 +94,12 @@ func checkOp(op *pb.RequestOp, maxOps int) error {
 type interval struct{ key, end string }
 
 func (iv interval) contains(k string) bool {
-	switch iv.end {
-	case "":
+	if iv.end == "" {
 		return iv.key == k
-	case "\x00": // from key: everything at or after it
-		return k >= iv.key
 	}
+	// A from-key delete (range_end "\x00") is compared literally, as etcd
+	// does: it overlaps no put, so such a txn is accepted; its ops still run
+	// in order.
 	return k >= iv.key && k < iv.end
 }
 

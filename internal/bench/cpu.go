@@ -14,7 +14,9 @@ import (
 // It tells how much of the machine the server used per request, and whether
 // something else was competing for the CPUs.
 type CPUUsage struct {
-	// Server is the CPU time of the server process (Options.ServerPID).
+	// ServerPID is Options.ServerPID; 0 means Server was not measured.
+	ServerPID int
+	// Server is the CPU time of the server process.
 	Server time.Duration
 	// Bench is the CPU time of this load generator.
 	Bench time.Duration
@@ -127,7 +129,7 @@ func (m *cpuMeter) stop() *CPUUsage {
 	if err != nil {
 		return nil
 	}
-	u := &CPUUsage{Bench: end.bench - m.start.bench, Machine: end.machine - m.start.machine}
+	u := &CPUUsage{ServerPID: m.pid, Bench: end.bench - m.start.bench, Machine: end.machine - m.start.machine}
 	if m.pid > 0 {
 		u.Server = end.server - m.start.server
 	}

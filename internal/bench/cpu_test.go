@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"os"
 	"testing"
 	"time"
 )
@@ -37,7 +38,21 @@ func TestCPUMeterSelf(t *testing.T) {
 	for deadline := time.Now().Add(20 * time.Millisecond); time.Now().Before(deadline); {
 	}
 	u := m.stop()
-	if u == nil || u.Bench <= 0 || u.Server != 0 {
+	if u == nil || u.Bench <= 0 || u.ServerPID != 0 || u.Server != 0 {
 		t.Fatalf("usage %+v, want some bench time and no server time", u)
+	}
+}
+
+func TestCPUMeterServer(t *testing.T) {
+	// This process stands in for the server.
+	m := startCPU(os.Getpid())
+	if m.err != nil {
+		t.Skipf("no /proc: %v", m.err)
+	}
+	for deadline := time.Now().Add(30 * time.Millisecond); time.Now().Before(deadline); {
+	}
+	u := m.stop()
+	if u == nil || u.ServerPID != os.Getpid() {
+		t.Fatalf("usage %+v, want the server measured", u)
 	}
 }

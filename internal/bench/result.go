@@ -106,7 +106,7 @@ func (r *Result) JSON() JSONResult {
 	}
 	if u := r.CPU; u != nil {
 		sec := func(d time.Duration) *float64 { s := d.Seconds(); return &s }
-		if u.Server > 0 {
+		if u.ServerPID != 0 {
 			j.ServerCPU = sec(u.Server)
 		}
 		j.BenchCPU, j.MachineCPU = sec(u.Bench), sec(u.Machine)
@@ -168,7 +168,7 @@ func (r *Result) WriteText(w io.Writer) error {
 	if u := r.CPU; u != nil && r.Elapsed > 0 {
 		cores := func(d time.Duration) float64 { return d.Seconds() / r.Elapsed.Seconds() }
 		fmt.Fprintf(&b, "cpu cores   bench %.2f  machine %.2f of %d", cores(u.Bench), cores(u.Machine), runtime.NumCPU())
-		if u.Server > 0 {
+		if u.ServerPID != 0 {
 			fmt.Fprintf(&b, "  server %.2f", cores(u.Server))
 			if r.Requests > 0 {
 				fmt.Fprintf(&b, " (%.1f µs/request)", float64(u.Server.Microseconds())/float64(r.Requests))

@@ -11,6 +11,7 @@ import (
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
 )
 
 // fakeLessor knows a fixed set of leases and records attachments.
@@ -72,7 +73,7 @@ type testEnv struct {
 func newEnv(t testing.TB) *testEnv {
 	t.Helper()
 	e := &testEnv{t: t, fs: vfs.NewMem(), lessor: newFakeLessor(1, 2, 3)}
-	e.cfg = Config{Lessor: e.lessor}
+	e.cfg = Config{Lessor: e.lessor, Logger: testLogger(t)}
 	e.open()
 	t.Cleanup(e.close)
 	return e
@@ -221,3 +222,10 @@ func (quietLogger) Fatalf(format string, args ...interface{}) {
 }
 
 func zapNop() *zap.Logger { return zap.NewNop() }
+
+func testLogger(t testing.TB) *zap.Logger {
+	if testing.Verbose() {
+		return zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
+	}
+	return zap.NewNop()
+}

@@ -4,8 +4,8 @@ import "bytes"
 
 // bounds is a watched key interval with etcd's rules already applied.
 type bounds struct {
-	key []byte
-	end []byte // exclusive; nil with kind fromKey or single
+	key  []byte
+	end  []byte // exclusive; nil with kind fromKey or single
 	kind boundsKind
 }
 

@@ -267,9 +267,9 @@ func (s *Stream) pushCtrl(r *pb.WatchResponse, w *watcher, cancel bool) {
 type pushResult uint8
 
 const (
-	pushed  pushResult = iota
-	pushFull           // over budget: nothing queued
-	pushGone           // the watcher is canceled or its stream closed: dropped
+	pushed   pushResult = iota
+	pushFull            // over budget: nothing queued
+	pushGone            // the watcher is canceled or its stream closed: dropped
 )
 
 // push queues an event (or progress) response for w unless the queue holds

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -130,3 +131,33 @@ func (c *Cluster) MemberIDs() []uint64 {
 
 // ID is the computed cluster ID.
 func (c *Cluster) ID() uint64 { return ComputeClusterID(c.MemberIDs()) }
+
+// Leader returns the member that running members agree leads, failing the
+// test if they disagree or none leads.
+func (c *Cluster) Leader(t testing.TB) *Member {
+	t.Helper()
+	cli := c.Client(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var lead uint64
+	for _, m := range c.Members {
+		if !m.Running() {
+			continue
+		}
+		st, err := cli.Status(ctx, m.ClientURL)
+		if err != nil {
+			t.Fatalf("framework: Status(%s): %v", m.Name, err)
+		}
+		if lead != 0 && st.Leader != lead {
+			t.Fatalf("framework: members disagree on the leader: %x and %x", lead, st.Leader)
+		}
+		lead = st.Leader
+	}
+	for _, m := range c.Members {
+		if m.ID() == lead {
+			return m
+		}
+	}
+	t.Fatalf("framework: no member leads (leader %x)", lead)
+	return nil
+}

@@ -49,6 +49,9 @@ func TestComputeIDsMatchServer(t *testing.T) {
 			if ml.Header.ClusterId != c.ID() {
 				t.Errorf("cluster ID = %x, want computed %x", ml.Header.ClusterId, c.ID())
 			}
+			if l := c.Leader(t); l == nil {
+				t.Fatal("no leader")
+			}
 			got := map[string]uint64{}
 			for _, m := range ml.Members {
 				got[m.Name] = m.ID
@@ -86,8 +89,11 @@ func TestMemberLifecycle(t *testing.T) {
 	}
 
 	m.Pause(t)
-	if err := put("b", 300*time.Millisecond); err == nil {
-		t.Fatal("put succeeded against a paused member")
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	_, err := cli.Get(ctx, "a")
+	cancel()
+	if err == nil {
+		t.Fatal("get succeeded against a paused member")
 	}
 	m.Resume(t)
 	if err := put("c", 5*time.Second); err != nil {
@@ -115,8 +121,7 @@ func TestMemberLifecycle(t *testing.T) {
 	// A paused member still stops on SIGTERM.
 	m.Pause(t)
 	m.Restart(t)
-	ctx := Context(t, 5*time.Second)
-	resp, err := cli.Get(ctx, "", clientv3.WithPrefix())
+	resp, err := cli.Get(Context(t, 5*time.Second), "", clientv3.WithPrefix())
 	if err != nil {
 		t.Fatal(err)
 	}
