@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/cairndb/cairn/internal/errs"
+	"github.com/cairndb/cairn/internal/lease"
 	"github.com/cairndb/cairn/internal/mvcc"
 )
 
@@ -27,6 +28,9 @@ var errMap = []struct {
 	{mvcc.ErrKeyNotFound, rpctypes.ErrGRPCKeyNotFound},
 	{mvcc.ErrLeaseNotFound, rpctypes.ErrGRPCLeaseNotFound},
 	{errs.ErrLeaseNotFound, rpctypes.ErrGRPCLeaseNotFound},
+	{lease.ErrNotFound, rpctypes.ErrGRPCLeaseNotFound},
+	{lease.ErrExists, rpctypes.ErrGRPCLeaseExist},
+	{lease.ErrTTLTooLarge, rpctypes.ErrGRPCLeaseTTLTooLarge},
 	{errs.ErrRequestTooLarge, rpctypes.ErrGRPCRequestTooLarge},
 	{errs.ErrNoLeader, rpctypes.ErrGRPCNoLeader},
 	{errs.ErrNotLeader, rpctypes.ErrGRPCNotLeader},

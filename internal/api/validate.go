@@ -172,4 +172,3 @@ func checkIntervals(ops []*pb.RequestOp) (map[string]struct{}, intervals, error)
 	}
 	return puts, dels, nil
 }
-

@@ -15,6 +15,7 @@ import (
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.uber.org/zap"
 
+	"github.com/cairndb/cairn/internal/lease"
 	"github.com/cairndb/cairn/internal/membership"
 	"github.com/cairndb/cairn/internal/mvcc"
 	"github.com/cairndb/cairn/internal/raftnode"
@@ -38,12 +39,13 @@ type Applier struct {
 	lg      *zap.Logger
 	kv      *mvcc.Store
 	members *membership.Store
+	lessor  *lease.Lessor
 	applied uint64
 }
 
 // New loads the applied index from db.
-func New(db pebble.Reader, kv *mvcc.Store, members *membership.Store, lg *zap.Logger) (*Applier, error) {
-	a := &Applier{lg: lg, kv: kv, members: members}
+func New(db pebble.Reader, kv *mvcc.Store, members *membership.Store, lessor *lease.Lessor, lg *zap.Logger) (*Applier, error) {
+	a := &Applier{lg: lg, kv: kv, members: members, lessor: lessor}
 	v, closer, err := db.Get(keyApplied)
 	switch {
 	case errors.Is(err, pebble.ErrNotFound):
@@ -71,6 +73,8 @@ func (a *Applier) AppliedIndex() uint64 { return a.applied }
 func (a *Applier) Apply(b *pebble.Batch, ents []raftnode.Entry, done func(id uint64, r Result)) []mvccpb.Event {
 	var events []mvccpb.Event
 	last := a.applied
+	a.lessor.SetBatch(b)
+	defer a.lessor.SetBatch(nil)
 	for i := range ents {
 		e := &ents[i]
 		if e.Index <= a.applied {
@@ -128,6 +132,17 @@ func (a *Applier) applyNormal(b *pebble.Batch, e *raftnode.Entry, done func(uint
 		res.Resp, ch, res.Err = w.Compact(r.Compaction.Revision)
 		res.Compacted = ch
 		events = append(events, w.End()...)
+	case r.LeaseGrant != nil:
+		res.Resp, res.Err = a.leaseGrant(b, r.LeaseGrant)
+	case r.LeaseRevoke != nil:
+		var evs []mvccpb.Event
+		res.Resp, evs, res.Err = a.leaseRevoke(b, r.LeaseRevoke.ID)
+		events = append(events, evs...)
+	case r.LeaseCheckpoint != nil:
+		for _, c := range r.LeaseCheckpoint.Checkpoints {
+			a.lessor.Checkpoint(c.ID, c.Remaining_TTL)
+		}
+		res.Resp = &pb.LeaseCheckpointResponse{Header: &pb.ResponseHeader{Revision: a.pendingRev(b)}}
 	case r.ClusterMemberAttrSet != nil:
 		ms := r.ClusterMemberAttrSet
 		var clientURLs []string
@@ -182,4 +197,38 @@ func (a *Applier) applyConfChange(b *pebble.Batch, e *raftnode.Entry, done func(
 	if reqID != 0 {
 		done(reqID, Result{})
 	}
+}
+
+// pendingRev is the store's revision including this batch's earlier writes.
+func (a *Applier) pendingRev(b *pebble.Batch) int64 {
+	w := a.kv.Write(b)
+	rev := w.Rev()
+	w.End()
+	return rev
+}
+
+func (a *Applier) leaseGrant(b *pebble.Batch, r *pb.LeaseGrantRequest) (*pb.LeaseGrantResponse, error) {
+	ls, err := a.lessor.Grant(r.ID, r.TTL)
+	if err != nil {
+		return nil, err
+	}
+	return &pb.LeaseGrantResponse{Header: &pb.ResponseHeader{Revision: a.pendingRev(b)}, ID: ls.ID, TTL: ls.TTL}, nil
+}
+
+// leaseRevoke deletes the lease's keys in one revision, then the lease.
+func (a *Applier) leaseRevoke(b *pebble.Batch, id int64) (*pb.LeaseRevokeResponse, []mvccpb.Event, error) {
+	keys, err := a.lessor.Revoke(id)
+	if err != nil {
+		return nil, nil, err
+	}
+	w := a.kv.Write(b)
+	for _, k := range keys {
+		if _, err := w.DeleteRange(&pb.DeleteRangeRequest{Key: k}); err != nil {
+			panic(fmt.Sprintf("apply: revoke lease %x: delete %q: %v", id, k, err))
+		}
+	}
+	rev := w.Rev()
+	evs := w.End()
+	a.lessor.Forget(id)
+	return &pb.LeaseRevokeResponse{Header: &pb.ResponseHeader{Revision: rev}}, evs, nil
 }

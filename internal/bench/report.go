@@ -25,8 +25,11 @@ type RunRecord struct {
 	Round int    `json:"round"`
 	// RSSKiB is the server's peak resident set (VmHWM) at the end of the run.
 	RSSKiB int64 `json:"rss_kib"`
-	// DiskKiB is the data directory's disk usage after the run.
+	// DiskKiB is the data directory's disk usage (du) after the run,
+	// including blocks preallocated past the end of files.
 	DiskKiB int64 `json:"disk_kib"`
+	// DiskApparentKiB is the sum of the data directory's file sizes.
+	DiskApparentKiB int64 `json:"disk_apparent_kib"`
 }
 
 // ReadRecords reads JSON lines; blank lines are skipped.
@@ -71,6 +74,7 @@ type cell struct {
 	runs                      int
 	errors                    int64
 	tput, p50, p99, rss, disk float64 // rss and disk in MiB
+	apparent                  float64 // MiB
 	cpuPerReq                 float64 // server CPU µs per request, NaN if unknown
 	otherCores                float64 // CPU used by neither server nor bench, NaN if unknown
 }
@@ -134,6 +138,7 @@ func WriteReport(w io.Writer, recs []RunRecord, baseline string) error {
 		c.p99 = col(func(r RunRecord) float64 { return r.P99 })
 		c.rss = col(func(r RunRecord) float64 { return float64(r.RSSKiB) / 1024 })
 		c.disk = col(func(r RunRecord) float64 { return float64(r.DiskKiB) / 1024 })
+		c.apparent = col(func(r RunRecord) float64 { return float64(r.DiskApparentKiB) / 1024 })
 		c.cpuPerReq = col(func(r RunRecord) float64 { return r.serverCPUPerRequest() })
 		c.otherCores = col(func(r RunRecord) float64 { return r.otherCores() })
 		cells[k] = c
@@ -228,11 +233,13 @@ func WriteReport(w io.Writer, recs []RunRecord, baseline string) error {
 	table("Server resources (medians):", []metric{
 		{"RSS MiB", "%.0f", func(c cell) float64 { return c.rss }, true},
 		{"data dir MiB", "%.1f", func(c cell) float64 { return c.disk }, true},
+		{"file sizes MiB", "%.1f", func(c cell) float64 { return c.apparent }, false},
 		{"CPU µs/req", "%.0f", func(c cell) float64 { return c.cpuPerReq }, true},
 		{"other CPUs", "%.2f", func(c cell) float64 { return c.otherCores }, false},
 	})
 	b.WriteString("RSS is the server's peak resident set (VmHWM) at the end of the run; data dir is its `du` " +
-		"after a clean stop; CPU µs/req is the server's CPU time during the timed run per request; other CPUs " +
+		"after a clean stop, counting blocks preallocated past the end of files, and file sizes is its " +
+		"apparent size (`du --apparent-size`); CPU µs/req is the server's CPU time during the timed run per request; other CPUs " +
 		"is how many CPUs were busy on average with neither the server nor the load generator " +
 		"(other processes: a noise indicator).\n")
 	_, err := io.WriteString(w, b.String())

@@ -10,9 +10,9 @@ import (
 func TestReport(t *testing.T) {
 	in := `
 {"server":"etcd","label":"put, 1 client","round":1,"requests":3000,"seconds":1,"server_cpu_s":0.3,"bench_cpu_s":0.2,"machine_cpu_s":0.6,"throughput":3000,"p50_ms":0.3,"p99_ms":0.7,"rss_kib":102400,"disk_kib":65536}
-{"server":"cairn","label":"put, 1 client","round":1,"throughput":4000,"p50_ms":0.2,"p99_ms":0.5,"rss_kib":51200,"disk_kib":1024}
+{"server":"cairn","label":"put, 1 client","round":1,"throughput":4000,"p50_ms":0.2,"p99_ms":0.5,"rss_kib":51200,"disk_kib":1024,"disk_apparent_kib":512}
 {"server":"etcd","label":"put, 1 client","round":2,"requests":2000,"seconds":1,"server_cpu_s":0.3,"bench_cpu_s":0.2,"machine_cpu_s":0.6,"throughput":2000,"p50_ms":0.5,"p99_ms":0.9,"rss_kib":102400,"disk_kib":65536}
-{"server":"cairn","label":"put, 1 client","round":2,"throughput":6000,"p50_ms":0.1,"p99_ms":0.3,"rss_kib":51200,"disk_kib":1024,"errors":2}
+{"server":"cairn","label":"put, 1 client","round":2,"throughput":6000,"p50_ms":0.1,"p99_ms":0.3,"rss_kib":51200,"disk_kib":1024,"disk_apparent_kib":512,"errors":2}
 {"server":"etcd","label":"range s","round":1,"throughput":9000,"p50_ms":1,"p99_ms":10,"rss_kib":204800,"disk_kib":65536}
 `
 	recs, err := ReadRecords(strings.NewReader(in))
@@ -32,12 +32,12 @@ func TestReport(t *testing.T) {
 
 Server resources (medians):
 
-| workload | etcd RSS MiB | cairn RSS MiB | cairn/etcd RSS MiB | etcd data dir MiB | cairn data dir MiB | cairn/etcd data dir MiB | etcd CPU µs/req | cairn CPU µs/req | cairn/etcd CPU µs/req | etcd other CPUs | cairn other CPUs | runs |
-| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
-| put, 1 client (2 errors) | 100 | 50 | 0.50x | 64.0 | 1.0 | 0.02x | 125 | – | – | 0.10 | – | 2+2 |
-| range s | 200 | – | – | 64.0 | – | – | – | – | – | – | – | 1+0 |
+| workload | etcd RSS MiB | cairn RSS MiB | cairn/etcd RSS MiB | etcd data dir MiB | cairn data dir MiB | cairn/etcd data dir MiB | etcd file sizes MiB | cairn file sizes MiB | etcd CPU µs/req | cairn CPU µs/req | cairn/etcd CPU µs/req | etcd other CPUs | cairn other CPUs | runs |
+| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
+| put, 1 client (2 errors) | 100 | 50 | 0.50x | 64.0 | 1.0 | 0.02x | 0.0 | 0.5 | 125 | – | – | 0.10 | – | 2+2 |
+| range s | 200 | – | – | 64.0 | – | – | 0.0 | – | – | – | – | – | – | 1+0 |
 
-RSS is the server's peak resident set (VmHWM) at the end of the run; data dir is its ` + "`du`" + ` after a clean stop; CPU µs/req is the server's CPU time during the timed run per request; other CPUs is how many CPUs were busy on average with neither the server nor the load generator (other processes: a noise indicator).
+RSS is the server's peak resident set (VmHWM) at the end of the run; data dir is its ` + "`du`" + ` after a clean stop, counting blocks preallocated past the end of files, and file sizes is its apparent size (` + "`du --apparent-size`" + `); CPU µs/req is the server's CPU time during the timed run per request; other CPUs is how many CPUs were busy on average with neither the server nor the load generator (other processes: a noise indicator).
 `
 	if got := b.String(); got != want {
 		t.Fatalf("report:\n%s\nwant:\n%s", got, want)

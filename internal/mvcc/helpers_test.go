@@ -81,7 +81,7 @@ func newEnv(t testing.TB) *testEnv {
 
 func (e *testEnv) open() {
 	e.t.Helper()
-	db, err := pebble.Open("db", &pebble.Options{FS: e.fs, Logger: quietLogger{}})
+	db, err := pebble.Open("db", &pebble.Options{FS: e.fs, Logger: quietLogger{}, CacheSize: 64 << 20})
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -49,6 +49,7 @@ type clusterInfo struct {
 
 // newTransport creates the peer transport; peers are added from membership.
 func (s *Server) newTransport() {
+	s.peerHTTP = &http.Client{Transport: &http.Transport{TLSClientConfig: s.peerClientTLS, MaxIdleConnsPerHost: 16, IdleConnTimeout: time.Minute}}
 	s.transport = transport.New(transport.Config{
 		ID:          s.id,
 		ClusterID:   s.clusterID,
@@ -116,6 +117,8 @@ func (s *Server) servePeers() error {
 	mux.Handle("/cairn/snapshot", th)
 	mux.HandleFunc(pathMembers, s.handlePeerMembers)
 	mux.HandleFunc(pathPromote, s.handlePeerPromote)
+	mux.HandleFunc(pathLeaseRenew, s.handlePeerLeaseRenew)
+	mux.HandleFunc(pathLeaseTTL, s.handlePeerLeaseTTL)
 	mux.HandleFunc("/version", s.handleVersion)
 	for _, u := range s.cfg.ListenPeerURLs {
 		l, err := listen(u)
@@ -434,9 +437,7 @@ func (s *Server) forwardPromote(ctx context.Context, id uint64) error {
 	if err != nil {
 		return err
 	}
-	c := &http.Client{Transport: &http.Transport{TLSClientConfig: s.peerClientTLS}}
-	defer c.CloseIdleConnections()
-	resp, err := c.Do(req)
+	resp, err := s.peerHTTP.Do(req)
 	if err != nil {
 		return errs.ErrTimeout
 	}

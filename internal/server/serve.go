@@ -104,6 +104,7 @@ func (s *Server) newGRPCServer() *grpc.Server {
 	pb.RegisterKVServer(g, api.NewKVServer(s, api.Limits{MaxTxnOps: int(s.cfg.MaxTxnOps)}))
 	pb.RegisterMaintenanceServer(g, api.NewMaintenanceServer(s))
 	pb.RegisterClusterServer(g, api.NewClusterServer(s))
+	pb.RegisterLeaseServer(g, api.NewLeaseServer(s))
 	s.registerWatch(g)
 	hs := health.NewServer()
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)

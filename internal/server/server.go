@@ -24,6 +24,7 @@ import (
 	"github.com/cairndb/cairn/internal/apply"
 	"github.com/cairndb/cairn/internal/config"
 	"github.com/cairndb/cairn/internal/errs"
+	"github.com/cairndb/cairn/internal/lease"
 	"github.com/cairndb/cairn/internal/membership"
 	"github.com/cairndb/cairn/internal/mvcc"
 	"github.com/cairndb/cairn/internal/raftlog"
@@ -46,6 +47,7 @@ type Server struct {
 	rlog    *raftlog.Log
 	kv      *mvcc.Store
 	members *membership.Store
+	lessor  *lease.Lessor
 	applier *apply.Applier
 	node    *raftnode.Node
 
@@ -62,6 +64,7 @@ type Server struct {
 	peerSrvs      []*http.Server
 	peerClientTLS *tls.Config
 	peerServerTLS *tls.Config
+	peerHTTP      *http.Client // to other members' peer ports
 	fatalc        chan error
 	installc      chan installReq
 	// stateMu is held for writing while a snapshot replaces the state, and
@@ -113,10 +116,13 @@ func New(cfg *config.Config, lg *zap.Logger) (*Server, error) {
 	if s.members, err = membership.Load(db); err != nil {
 		return nil, err
 	}
-	if s.kv, err = mvcc.NewStore(db, mvcc.Config{Logger: lg.Named("mvcc"), CompactionBatchLimit: cfg.CompactionBatchLimit}); err != nil {
+	if s.lessor, err = lease.Open(db, lease.Config{MinTTL: minLeaseTTL(cfg.ElectionTicks(), cfg.TickMs)}); err != nil {
 		return nil, err
 	}
-	if s.applier, err = apply.New(db, s.kv, s.members, lg.Named("apply")); err != nil {
+	if s.kv, err = mvcc.NewStore(db, s.mvccConfig()); err != nil {
+		return nil, err
+	}
+	if s.applier, err = apply.New(db, s.kv, s.members, s.lessor, lg.Named("apply")); err != nil {
 		return nil, err
 	}
 	var bootstrap []raftnode.Peer
@@ -180,9 +186,10 @@ func New(cfg *config.Config, lg *zap.Logger) (*Server, error) {
 		zap.String("data-dir", cfg.DataDir),
 		zap.Uint64("applied-index", s.applier.AppliedIndex()),
 		zap.Int64("revision", s.kv.Rev()))
-	s.wg.Add(2)
+	s.wg.Add(3)
 	go s.applyLoop()
 	go s.publish()
+	go s.runLeases()
 	return s, nil
 }
 
@@ -238,6 +245,10 @@ func (s *Server) loadLocal() error {
 	s.id = binary.BigEndian.Uint64(v[:8])
 	s.clusterID = binary.BigEndian.Uint64(v[8:])
 	return nil
+}
+
+func (s *Server) mvccConfig() mvcc.Config {
+	return mvcc.Config{Logger: s.lg.Named("mvcc"), Lessor: s.lessor, CompactionBatchLimit: s.cfg.CompactionBatchLimit}
 }
 
 // ID is this member's ID.

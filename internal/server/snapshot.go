@@ -185,14 +185,17 @@ func (s *Server) installSnapshot(path string) error {
 // reloadState rebuilds the in-memory views of the state after it changed
 // underneath them.
 func (s *Server) reloadState() error {
-	kv, err := mvcc.NewStore(s.db, mvcc.Config{Logger: s.lg.Named("mvcc"), CompactionBatchLimit: s.cfg.CompactionBatchLimit})
+	if err := s.lessor.Reload(); err != nil {
+		return err
+	}
+	kv, err := mvcc.NewStore(s.db, s.mvccConfig())
 	if err != nil {
 		return err
 	}
 	if err := s.members.Reload(s.db); err != nil {
 		return err
 	}
-	applier, err := apply.New(s.db, kv, s.members, s.lg.Named("apply"))
+	applier, err := apply.New(s.db, kv, s.members, s.lessor, s.lg.Named("apply"))
 	if err != nil {
 		return err
 	}

@@ -127,6 +127,7 @@ const (
 	reqProgress
 	reqTick
 	reqClose
+	reqFunc // tests: run fn on the hub goroutine
 )
 
 type request struct {
@@ -134,6 +135,7 @@ type request struct {
 	s      *Stream
 	create *pb.WatchCreateRequest
 	id     int64
+	fn     func()
 }
 
 // New starts a hub. Stop ends it.
@@ -303,6 +305,10 @@ func (h *Hub) place(w *watcher) {
 }
 
 func (h *Hub) handle(r request) {
+	if r.kind == reqFunc {
+		r.fn()
+		return
+	}
 	s := r.s
 	if s.watchers == nil && r.kind != reqClose {
 		// The stream is closed: nothing to answer.
@@ -370,8 +376,8 @@ func (h *Hub) create(s *Stream, c *pb.WatchCreateRequest) {
 	s.pushCtrl(&pb.WatchResponse{Header: h.cfg.Header(h.rev), WatchId: id, Created: true}, nil, false)
 	start := c.StartRevision
 	switch {
-	case start == 0 || start > h.rev:
-		w.nextRev = max(h.rev+1, start)
+	case start == 0:
+		w.nextRev = h.rev + 1
 		w.state = stateSynced
 		h.synced.add(w)
 	case start < h.cfg.Store.CompactRev():
@@ -379,6 +385,10 @@ func (h *Hub) create(s *Stream, c *pb.WatchCreateRequest) {
 		w.nextRev = start
 		w.state = stateUnsynced
 		h.cu.add(w)
+	case start > h.rev:
+		w.nextRev = start
+		w.state = stateSynced
+		h.synced.add(w)
 	default:
 		w.nextRev = start
 		h.place(w)

@@ -188,7 +188,7 @@ func (s *Stream) Pop(buf []Response, maxBytes int) []Response {
 		s.mu.wantCtrl = false
 		poke(s.spacec)
 	}
-	if s.mu.wantSpace && s.mu.bytes < s.h.cfg.StreamBudget/2 {
+	if s.mu.wantSpace && s.mu.bytes <= s.h.cfg.StreamBudget/2 {
 		s.mu.wantSpace = false
 		s.h.cu.wake()
 	}

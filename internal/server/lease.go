@@ -1,0 +1,397 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.uber.org/zap"
+
+	"github.com/cairndb/cairn/internal/errs"
+	"github.com/cairndb/cairn/internal/lease"
+)
+
+const (
+	pathLeaseRenew = "/cairn/leases/renew"
+	pathLeaseTTL   = "/cairn/leases/ttl"
+
+	// leaseTick is how often the leader looks for expired leases.
+	leaseTick = 500 * time.Millisecond
+	// leaseRevokeRate bounds expiry revocations per second, as etcd does,
+	// so a mass expiry never stalls apply.
+	leaseRevokeRate = 1000
+	// leaseCheckpointInterval is how often the leader records remaining
+	// TTLs through raft, so a new leader does not reset them.
+	leaseCheckpointInterval = 5 * time.Minute
+)
+
+// minLeaseTTL is etcd's minimum TTL: ceil(1.5 × election timeout) seconds.
+func minLeaseTTL(electionTicks int, tickMs uint) int64 {
+	d := time.Duration(3*electionTicks/2) * time.Duration(tickMs) * time.Millisecond
+	return int64(math.Ceil(d.Seconds()))
+}
+
+// Header returns a response header at the current revision.
+func (s *Server) Header() *pb.ResponseHeader { return s.header(s.rev()) }
+
+// LeaseGrant grants a lease through raft; ID 0 lets the server pick one.
+func (s *Server) LeaseGrant(ctx context.Context, r *pb.LeaseGrantRequest) (*pb.LeaseGrantResponse, error) {
+	if r.TTL > lease.MaxTTL {
+		return nil, lease.ErrTTLTooLarge
+	}
+	req := *r
+	for req.ID == 0 {
+		req.ID = int64(s.reqIDs.next() & math.MaxInt64)
+	}
+	res, err := s.propose(ctx, &pb.InternalRaftRequest{LeaseGrant: &req})
+	if err != nil {
+		return nil, err
+	}
+	if res.Err != nil {
+		return nil, res.Err
+	}
+	resp := res.Resp.(*pb.LeaseGrantResponse)
+	s.fillHeader(&resp.Header)
+	return resp, nil
+}
+
+// LeaseRevoke revokes a lease through raft, deleting its keys.
+func (s *Server) LeaseRevoke(ctx context.Context, id int64) (*pb.LeaseRevokeResponse, error) {
+	res, err := s.propose(ctx, &pb.InternalRaftRequest{LeaseRevoke: &pb.LeaseRevokeRequest{ID: id}})
+	if err != nil {
+		return nil, err
+	}
+	if res.Err != nil {
+		return nil, res.Err
+	}
+	resp := res.Resp.(*pb.LeaseRevokeResponse)
+	s.fillHeader(&resp.Header)
+	return resp, nil
+}
+
+// LeaseRenew keeps a lease alive. Only the leader keeps deadlines; a
+// follower forwards the renewal to it.
+func (s *Server) LeaseRenew(ctx context.Context, id int64) (int64, error) {
+	for {
+		if s.lessor.IsPrimary() {
+			ttl, clearCP, err := s.lessor.Renew(id)
+			if errors.Is(err, lease.ErrNotPrimary) {
+				continue
+			}
+			if err == nil && clearCP {
+				s.clearCheckpoint(id)
+			}
+			return ttl, err
+		}
+		ttl, err := s.forwardLeaseRenew(ctx, id)
+		if errors.Is(err, errRetryLeader) {
+			if werr := s.waitLeaderChange(ctx); werr != nil {
+				return 0, werr
+			}
+			continue
+		}
+		return ttl, err
+	}
+}
+
+// LeaseTimeToLive reports a lease's TTLs (from the leader) and its keys.
+func (s *Server) LeaseTimeToLive(ctx context.Context, id int64, keys bool) (*pb.LeaseTimeToLiveResponse, error) {
+	var granted, remaining int64
+	for {
+		var err error
+		if s.lessor.IsPrimary() {
+			granted, remaining, err = s.lessor.TimeToLive(id)
+			if errors.Is(err, lease.ErrNotPrimary) {
+				continue
+			}
+		} else {
+			granted, remaining, err = s.forwardLeaseTTL(ctx, id)
+			if errors.Is(err, errRetryLeader) {
+				if werr := s.waitLeaderChange(ctx); werr != nil {
+					return nil, werr
+				}
+				continue
+			}
+		}
+		if err != nil {
+			return nil, err
+		}
+		break
+	}
+	resp := &pb.LeaseTimeToLiveResponse{Header: s.Header(), ID: id, TTL: remaining, GrantedTTL: granted}
+	if keys {
+		ks, err := s.lessor.Keys(id, s.db)
+		if err != nil {
+			return nil, err
+		}
+		resp.Keys = ks
+	}
+	return resp, nil
+}
+
+// LeaseLeases lists every lease.
+func (s *Server) LeaseLeases(ctx context.Context) (*pb.LeaseLeasesResponse, error) {
+	resp := &pb.LeaseLeasesResponse{Header: s.Header()}
+	for _, id := range s.lessor.IDs() {
+		resp.Leases = append(resp.Leases, &pb.LeaseStatus{ID: id})
+	}
+	return resp, nil
+}
+
+func (s *Server) clearCheckpoint(id int64) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), s.reqTimeout)
+		defer cancel()
+		_, _ = s.propose(ctx, &pb.InternalRaftRequest{LeaseCheckpoint: &pb.LeaseCheckpointRequest{
+			Checkpoints: []*pb.LeaseCheckpoint{{ID: id, Remaining_TTL: 0}},
+		}})
+	}()
+}
+
+// runLeases is the leader's lease loop: it follows leadership, revokes
+// expired leases at a bounded rate and checkpoints remaining TTLs.
+func (s *Server) runLeases() {
+	defer s.wg.Done()
+	t := time.NewTicker(leaseTick)
+	defer t.Stop()
+	extend := time.Duration(s.cfg.ElectionMs) * time.Millisecond
+	lastCP := time.Now()
+	var inflight sync.WaitGroup
+	defer inflight.Wait()
+	for {
+		select {
+		case <-s.stopc:
+			return
+		case <-t.C:
+		}
+		leader := s.node.IsLeader()
+		switch {
+		case leader && !s.lessor.IsPrimary():
+			// Apply everything committed first, so every granted lease gets
+			// a deadline.
+			ctx, cancel := context.WithTimeout(context.Background(), s.reqTimeout)
+			err := s.linearizableReadNotify(ctx)
+			cancel()
+			if err != nil {
+				continue
+			}
+			s.lessor.Promote(extend)
+			s.lg.Info("became the primary lessor", zap.String("member-id", fmt.Sprintf("%x", s.id)))
+			lastCP = time.Now()
+			continue
+		case !leader && s.lessor.IsPrimary():
+			s.lessor.Demote()
+			continue
+		case !leader:
+			continue
+		}
+		limit := leaseRevokeRate * int(leaseTick) / int(time.Second)
+		for _, id := range s.lessor.Expired(limit) {
+			id := id
+			inflight.Add(1)
+			go func() {
+				defer inflight.Done()
+				ctx, cancel := context.WithTimeout(context.Background(), s.reqTimeout)
+				defer cancel()
+				if _, err := s.LeaseRevoke(ctx, id); err != nil && !errors.Is(err, lease.ErrNotFound) {
+					s.lg.Warn("failed to revoke an expired lease", zap.String("lease", fmt.Sprintf("%x", id)), zap.Error(err))
+				}
+			}()
+		}
+		inflight.Wait()
+		if time.Since(lastCP) >= leaseCheckpointInterval {
+			lastCP = time.Now()
+			rem := s.lessor.Remaining(1000)
+			if len(rem) > 0 {
+				cp := &pb.LeaseCheckpointRequest{}
+				for id, r := range rem {
+					cp.Checkpoints = append(cp.Checkpoints, &pb.LeaseCheckpoint{ID: id, Remaining_TTL: r})
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), s.reqTimeout)
+				_, _ = s.propose(ctx, &pb.InternalRaftRequest{LeaseCheckpoint: cp})
+				cancel()
+			}
+		}
+	}
+}
+
+var errRetryLeader = errors.New("server: leader changed, retry")
+
+func (s *Server) waitLeaderChange(ctx context.Context) error {
+	select {
+	case <-time.After(50 * time.Millisecond):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.stopc:
+		return errs.ErrStopped
+	}
+}
+
+func (s *Server) leaderPeerURL() (string, error) {
+	lead := s.node.Leader()
+	if lead == 0 {
+		return "", errRetryLeader
+	}
+	if lead == s.id {
+		// Leader but not primary yet: wait for the promotion.
+		return "", errRetryLeader
+	}
+	m, ok := s.members.Member(lead)
+	if !ok || len(m.PeerURLs) == 0 {
+		return "", errRetryLeader
+	}
+	return strings.TrimSuffix(m.PeerURLs[0], "/"), nil
+}
+
+func (s *Server) peerPost(ctx context.Context, path string, body []byte) (*http.Response, error) {
+	u, err := s.leaderPeerURL()
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.reqTimeout)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u+path, bytes.NewReader(body))
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	resp, err := s.peerHTTP.Do(req)
+	if err != nil {
+		cancel()
+		if ctx.Err() != nil {
+			return nil, errs.ErrTimeout
+		}
+		return nil, errRetryLeader
+	}
+	resp.Body = &cancelBody{ReadCloser: resp.Body, cancel: cancel}
+	return resp, nil
+}
+
+type cancelBody struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (b *cancelBody) Close() error { err := b.ReadCloser.Close(); b.cancel(); return err }
+
+func (s *Server) forwardLeaseRenew(ctx context.Context, id int64) (int64, error) {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], uint64(id))
+	resp, err := s.peerPost(ctx, pathLeaseRenew, b[:])
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	return decodeLeaseAnswer(resp, func(body []byte) (int64, error) {
+		if len(body) != 8 {
+			return 0, fmt.Errorf("server: bad lease renew answer")
+		}
+		return int64(binary.BigEndian.Uint64(body)), nil
+	})
+}
+
+type ttlAnswer struct {
+	Granted   int64 `json:"granted"`
+	Remaining int64 `json:"remaining"`
+}
+
+func (s *Server) forwardLeaseTTL(ctx context.Context, id int64) (int64, int64, error) {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], uint64(id))
+	resp, err := s.peerPost(ctx, pathLeaseTTL, b[:])
+	if err != nil {
+		return 0, 0, err
+	}
+	defer resp.Body.Close()
+	var a ttlAnswer
+	_, err = decodeLeaseAnswer(resp, func(body []byte) (int64, error) {
+		return 0, json.Unmarshal(body, &a)
+	})
+	return a.Granted, a.Remaining, err
+}
+
+func decodeLeaseAnswer(resp *http.Response, decode func([]byte) (int64, error)) (int64, error) {
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if err != nil {
+		return 0, errRetryLeader
+	}
+	switch resp.StatusCode {
+	case http.StatusOK:
+		return decode(body)
+	case http.StatusNotFound:
+		return 0, lease.ErrNotFound
+	case http.StatusMisdirectedRequest:
+		return 0, errRetryLeader
+	}
+	return 0, fmt.Errorf("server: leader answered %s: %s", resp.Status, body)
+}
+
+func readLeaseID(w http.ResponseWriter, r *http.Request) (int64, bool) {
+	if r.Method != http.MethodPost {
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return 0, false
+	}
+	b, err := io.ReadAll(io.LimitReader(r.Body, 16))
+	if err != nil || len(b) != 8 {
+		http.Error(w, "bad lease ID", http.StatusBadRequest)
+		return 0, false
+	}
+	return int64(binary.BigEndian.Uint64(b)), true
+}
+
+func (s *Server) handlePeerLeaseRenew(w http.ResponseWriter, r *http.Request) {
+	id, ok := readLeaseID(w, r)
+	if !ok {
+		return
+	}
+	ttl, clearCP, err := s.lessor.Renew(id)
+	switch {
+	case errors.Is(err, lease.ErrNotPrimary):
+		http.Error(w, "not the leader", http.StatusMisdirectedRequest)
+		return
+	case errors.Is(err, lease.ErrNotFound):
+		http.Error(w, "lease not found", http.StatusNotFound)
+		return
+	case err != nil:
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	if clearCP {
+		s.clearCheckpoint(id)
+	}
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], uint64(ttl))
+	_, _ = w.Write(b[:])
+}
+
+func (s *Server) handlePeerLeaseTTL(w http.ResponseWriter, r *http.Request) {
+	id, ok := readLeaseID(w, r)
+	if !ok {
+		return
+	}
+	g, rem, err := s.lessor.TimeToLive(id)
+	switch {
+	case errors.Is(err, lease.ErrNotPrimary):
+		http.Error(w, "not the leader", http.StatusMisdirectedRequest)
+		return
+	case errors.Is(err, lease.ErrNotFound):
+		http.Error(w, "lease not found", http.StatusNotFound)
+		return
+	case err != nil:
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	_ = json.NewEncoder(w).Encode(ttlAnswer{Granted: g, Remaining: rem})
+}
