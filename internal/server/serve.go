@@ -40,6 +40,9 @@ func (s *Server) Serve() error {
 			}
 			return fmt.Errorf("listen on client URL %s: %w", u.String(), err)
 		}
+		if u.Scheme == "https" || u.Scheme == "unixs" {
+			l = tlsListener(l, s.clientServerTLS)
+		}
 		lns = append(lns, l)
 	}
 	s.listeners = lns
@@ -50,29 +53,66 @@ func (s *Server) Serve() error {
 		return errStopped
 	}
 	for i, l := range lns {
-		sl := newSplitListener(l)
-		hs := &http.Server{Handler: s.httpHandler(), ReadHeaderTimeout: 30 * time.Second, ErrorLog: nil}
-		s.httpSrvs = append(s.httpSrvs, hs)
-		s.closers = append(s.closers, sl)
-		s.wg.Add(2)
-		go func() {
-			defer s.wg.Done()
-			if err := s.grpc.Serve(sl.grpc); err != nil && !errors.Is(err, grpc.ErrServerStopped) && !errors.Is(err, net.ErrClosed) {
-				s.lg.Warn("gRPC serving stopped", zap.Error(err))
-			}
-		}()
-		go func() {
-			defer s.wg.Done()
-			if err := hs.Serve(sl.http); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
-				s.lg.Warn("HTTP serving stopped", zap.Error(err))
-			}
-		}()
+		u := s.cfg.ListenClientURLs[i]
+		if u.Scheme == "https" || u.Scheme == "unixs" {
+			s.serveTLS(l)
+		} else {
+			s.servePlain(l)
+		}
 		s.lg.Info("ready to serve client requests", zap.String("address", s.cfg.ListenClientURLs[i].Host))
-		if s.cfg.ListenClientURLs[i].Scheme == "http" || s.cfg.ListenClientURLs[i].Scheme == "unix" {
+		if sc := s.cfg.ListenClientURLs[i].Scheme; sc == "http" || sc == "unix" {
 			s.lg.Warn("serving client traffic insecurely; this is strongly discouraged!", zap.String("address", s.cfg.ListenClientURLs[i].Host))
 		}
 	}
 	return nil
+}
+
+// servePlain splits a plain listener: HTTP/2 (gRPC) goes to the native gRPC
+// server, HTTP/1 to the HTTP handlers.
+func (s *Server) servePlain(l net.Listener) {
+	sl := newSplitListener(l)
+	hs := &http.Server{Handler: s.httpHandler(), ReadHeaderTimeout: 30 * time.Second}
+	s.httpSrvs = append(s.httpSrvs, hs)
+	s.closers = append(s.closers, sl)
+	s.wg.Add(2)
+	go func() {
+		defer s.wg.Done()
+		if err := s.grpc.Serve(sl.grpc); err != nil && !errors.Is(err, grpc.ErrServerStopped) && !errors.Is(err, net.ErrClosed) {
+			s.lg.Warn("gRPC serving stopped", zap.Error(err))
+		}
+	}()
+	go func() {
+		defer s.wg.Done()
+		if err := hs.Serve(sl.http); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
+			s.lg.Warn("HTTP serving stopped", zap.Error(err))
+		}
+	}()
+}
+
+// serveTLS serves a TLS listener with one HTTP server: over TLS, HTTP/2 is
+// negotiated by ALPN for browsers and curl as well as for gRPC, so requests
+// are told apart by content type, as etcd does.
+func (s *Server) serveTLS(l net.Listener) {
+	mux := s.httpHandler()
+	hs := &http.Server{
+		ReadHeaderTimeout: 30 * time.Second,
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.ProtoMajor == 2 && strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc") {
+				s.grpc.ServeHTTP(w, r)
+				return
+			}
+			mux.ServeHTTP(w, r)
+		}),
+	}
+	s.httpSrvs = append(s.httpSrvs, hs)
+	s.closers = append(s.closers, l)
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := hs.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
+			s.lg.Warn("HTTPS serving stopped", zap.Error(err))
+		}
+	}()
 }
 
 func listen(u url.URL) (net.Listener, error) {

@@ -59,14 +59,15 @@ type Server struct {
 	maxReqBytes   int
 	watch         watchState
 
-	transport     *transport.Transport
-	peerIDs       map[uint64][]string // owned by the apply goroutine after start
-	peerSrvs      []*http.Server
-	peerClientTLS *tls.Config
-	peerServerTLS *tls.Config
-	peerHTTP      *http.Client // to other members' peer ports
-	fatalc        chan error
-	installc      chan installReq
+	transport       *transport.Transport
+	peerIDs         map[uint64][]string // owned by the apply goroutine after start
+	peerSrvs        []*http.Server
+	peerClientTLS   *tls.Config
+	peerServerTLS   *tls.Config
+	clientServerTLS *tls.Config
+	peerHTTP        *http.Client // to other members' peer ports
+	fatalc          chan error
+	installc        chan installReq
 	// stateMu is held for writing while a snapshot replaces the state, and
 	// for reading while a reader takes its view of it.
 	stateMu sync.RWMutex
@@ -107,6 +108,9 @@ func New(cfg *config.Config, lg *zap.Logger) (*Server, error) {
 			s.closeStorage()
 		}
 	}()
+	if err := s.setupTLS(); err != nil {
+		return nil, err
+	}
 	if err := repairInterruptedInstall(db, lg); err != nil {
 		return nil, err
 	}
