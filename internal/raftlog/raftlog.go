@@ -185,7 +185,14 @@ func (l *Log) Save(hs raftpb.HardState, ents []raftpb.Entry, snap raftpb.Snapsho
 	if b.Empty() {
 		return nil
 	}
-	if err := b.Commit(l.wo); err != nil {
+	// Only new entries, a new term or a new vote must reach the disk before
+	// raft goes on; a HardState that only moves the commit index may be
+	// lost in a crash (raft learns it again), so it shares the next fsync.
+	wo := l.wo
+	if raft.IsEmptySnap(snap) && !raft.MustSync(hs, l.hs, len(ents)) {
+		wo = pebble.NoSync
+	}
+	if err := b.Commit(wo); err != nil {
 		return fmt.Errorf("raftlog: persist: %w", err)
 	}
 	if !raft.IsEmptySnap(snap) {

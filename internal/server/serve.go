@@ -20,6 +20,8 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
 
+	"github.com/coreos/go-systemd/v22/daemon"
+
 	"github.com/cairndb/cairn/internal/api"
 	"github.com/cairndb/cairn/internal/version"
 )
@@ -47,6 +49,9 @@ func (s *Server) Serve() error {
 	}
 	s.listeners = lns
 	s.grpc = s.newGRPCServer()
+	if err := s.startGateway(); err != nil {
+		return err
+	}
 	select {
 	case <-s.readyc:
 	case <-s.stopc:
@@ -64,6 +69,7 @@ func (s *Server) Serve() error {
 			s.lg.Warn("serving client traffic insecurely; this is strongly discouraged!", zap.String("address", s.cfg.ListenClientURLs[i].Host))
 		}
 	}
+	s.notifySystemd(daemon.SdNotifyReady)
 	return nil
 }
 
@@ -160,11 +166,13 @@ func maxStreams(n uint32) uint32 {
 }
 
 func (s *Server) stopServing(ctx context.Context) {
+	s.notifySystemd(daemon.SdNotifyStopping)
 	for _, hs := range s.httpSrvs {
 		sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		_ = hs.Shutdown(sctx)
 		cancel()
 	}
+	s.stopGateway()
 	if s.grpc != nil {
 		done := make(chan struct{})
 		go func() {
@@ -196,6 +204,8 @@ func (s *Server) httpHandler() http.Handler {
 	mux.HandleFunc("/livez/", s.handleLivez)
 	mux.HandleFunc("/readyz", s.handleReadyz)
 	mux.HandleFunc("/readyz/", s.handleReadyz)
+	mux.Handle("/v3/", s.gatewayHandler())
+	mux.Handle("/v3beta/", s.gatewayHandler())
 	return mux
 }
 

@@ -73,6 +73,7 @@ type Server struct {
 	stateMu sync.RWMutex
 
 	grpc      *grpc.Server
+	gw        *gateway
 	httpSrvs  []*http.Server
 	listeners []net.Listener
 	closers   []io.Closer

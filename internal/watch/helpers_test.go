@@ -159,6 +159,19 @@ func (c *client) wait(what string, ok func([]*pb.WatchResponse) bool) []*pb.Watc
 	}
 }
 
+// tryEvents waits up to 5s for watch id to get n events and returns what
+// it got.
+func (c *client) tryEvents(id int64, n int) []mvccpb.Event {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		evs := events(c.responses(), id)
+		if len(evs) >= n || time.Now().After(deadline) {
+			return evs
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // waitN waits for n responses and returns them.
 func (c *client) waitN(n int) []*pb.WatchResponse {
 	c.t.Helper()

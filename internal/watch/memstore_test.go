@@ -54,17 +54,15 @@ func (m *memStore) write(ops ...op) int64 {
 		m.cur[o.key] = kv
 		evs = append(evs, mvccpb.Event{Type: mvccpb.PUT, Kv: kv, PrevKv: prev})
 	}
+	defer m.mu.Unlock()
 	if len(evs) == 0 {
-		m.mu.Unlock()
 		return m.rev
 	}
 	m.rev = rev
 	m.hist = append(m.hist, evs...)
-	h := m.hub
-	m.mu.Unlock()
-	if h != nil {
-		// Like apply: the hub gets its own copy of the batch.
-		h.Notify(append([]mvccpb.Event(nil), evs...), rev)
+	if m.hub != nil {
+		// Like apply: in commit order, and the hub gets its own copy.
+		m.hub.Notify(append([]mvccpb.Event(nil), evs...), rev)
 	}
 	return rev
 }
