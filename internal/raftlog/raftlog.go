@@ -137,17 +137,18 @@ func (l *Log) SnapshotMeta() raftpb.SnapshotMetadata { return l.snap.Metadata }
 // Save makes hs, ents and snap durable with one fsync, then makes them
 // visible to raft. Entries replace any persisted entries at the same or later
 // indices, as raft requires when a follower's log is overwritten.
-func (l *Log) Save(hs raftpb.HardState, ents []raftpb.Entry, snap raftpb.Snapshot) error {
+// It reports whether the write was synced.
+func (l *Log) Save(hs raftpb.HardState, ents []raftpb.Entry, snap raftpb.Snapshot) (bool, error) {
 	b := l.db.NewBatch()
 	defer b.Close()
 	if !raft.IsEmptySnap(snap) {
 		meta := raftpb.Snapshot{Metadata: snap.Metadata}
 		if err := setProto(b, keySnapshot, &meta); err != nil {
-			return err
+			return false, err
 		}
 		// Everything at or below the snapshot is covered by it.
 		if err := b.DeleteRange(entryKey(0), entryKey(snap.Metadata.Index+1), nil); err != nil {
-			return err
+			return false, err
 		}
 	}
 	if len(ents) > 0 {
@@ -155,7 +156,7 @@ func (l *Log) Save(hs raftpb.HardState, ents []raftpb.Entry, snap raftpb.Snapsho
 		// Drop a conflicting suffix the new entries replace.
 		if prevLast, _ := l.mem.LastIndex(); prevLast > last {
 			if err := b.DeleteRange(entryKey(last+1), entryKey(prevLast+1), nil); err != nil {
-				return err
+				return false, err
 			}
 		}
 		buf := make([]byte, 0, 256)
@@ -170,20 +171,20 @@ func (l *Log) Save(hs raftpb.HardState, ents []raftpb.Entry, snap raftpb.Snapsho
 			}
 			buf = buf[:n]
 			if _, err := e.MarshalTo(buf); err != nil {
-				return err
+				return false, err
 			}
 			if err := b.Set(entryKey(e.Index), buf, nil); err != nil {
-				return err
+				return false, err
 			}
 		}
 	}
 	if !raft.IsEmptyHardState(hs) {
 		if err := setProto(b, keyHardState, &hs); err != nil {
-			return err
+			return false, err
 		}
 	}
 	if b.Empty() {
-		return nil
+		return false, nil
 	}
 	// Only new entries, a new term or a new vote must reach the disk before
 	// raft goes on; a HardState that only moves the commit index may be
@@ -193,26 +194,26 @@ func (l *Log) Save(hs raftpb.HardState, ents []raftpb.Entry, snap raftpb.Snapsho
 		wo = pebble.NoSync
 	}
 	if err := b.Commit(wo); err != nil {
-		return fmt.Errorf("raftlog: persist: %w", err)
+		return false, fmt.Errorf("raftlog: persist: %w", err)
 	}
 	if !raft.IsEmptySnap(snap) {
 		if err := l.mem.ApplySnapshot(snap); err != nil && !errors.Is(err, raft.ErrSnapOutOfDate) {
-			return err
+			return false, err
 		}
 		l.snap = raftpb.Snapshot{Metadata: snap.Metadata}
 	}
 	if len(ents) > 0 {
 		if err := l.mem.Append(ents); err != nil {
-			return err
+			return false, err
 		}
 	}
 	if !raft.IsEmptyHardState(hs) {
 		l.hs = hs
 		if err := l.mem.SetHardState(hs); err != nil {
-			return err
+			return false, err
 		}
 	}
-	return nil
+	return wo == l.wo && l.wo == pebble.Sync, nil
 }
 
 // Compact records a snapshot at index (whose state the caller has already

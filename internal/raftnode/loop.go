@@ -113,8 +113,13 @@ func (n *Node) handleReady() error {
 	if leader && n.cfg.Transport != nil && len(rd.Messages) > 0 {
 		n.cfg.Transport.Send(rd.Messages)
 	}
-	if err := n.log.Save(rd.HardState, rd.Entries, rd.Snapshot); err != nil {
+	start := time.Now()
+	synced, err := n.log.Save(rd.HardState, rd.Entries, rd.Snapshot)
+	if err != nil {
 		return err
+	}
+	if n.cfg.OnSave != nil && synced {
+		n.cfg.OnSave(time.Since(start), synced)
 	}
 	if !raft.IsEmptySnap(rd.Snapshot) {
 		n.snapIndex = rd.Snapshot.Metadata.Index

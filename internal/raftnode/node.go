@@ -69,6 +69,9 @@ type Config struct {
 	CatchUpEntries uint64
 	// ApplyBuffer is the number of Ready batches that may wait for apply.
 	ApplyBuffer int
+	// OnSave, when set, is told how long each raft log write took and
+	// whether it was synced (for the fsync latency metric).
+	OnSave func(d time.Duration, synced bool)
 }
 
 // EntryKind tells the apply layer how to read an entry's Data.

@@ -41,9 +41,12 @@ func (s *Server) propose(ctx context.Context, r *pb.InternalRaftRequest) (apply.
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.reqTimeout)
 	defer cancel()
+	s.pending.Add(1)
+	defer s.pending.Add(-1)
 	ch := s.wait.register(id)
 	if err := s.proposeRetry(ctx, data); err != nil {
 		s.wait.cancel(id)
+		s.metrics.ProposalsFailed.Inc()
 		return apply.Result{}, s.mapProposeErr(ctx, err)
 	}
 	select {
@@ -51,6 +54,7 @@ func (s *Server) propose(ctx context.Context, r *pb.InternalRaftRequest) (apply.
 		return res, nil
 	case <-ctx.Done():
 		s.wait.cancel(id)
+		s.metrics.ProposalsFailed.Inc()
 		return apply.Result{}, s.mapProposeErr(ctx, ctx.Err())
 	case <-s.stopc:
 		s.wait.cancel(id)

@@ -11,15 +11,7 @@ import (
 // Status reports this member's view: version, sizes, leader, raft indices.
 func (s *Server) Status(ctx context.Context) (*pb.StatusResponse, error) {
 	st := s.node.Status()
-	m := s.db.Metrics()
-	size := int64(m.DiskSpaceUsage())
-	if size <= 0 {
-		size = 1 // etcdctl divides by it
-	}
-	inUse := int64(m.Total().TableBytesIn) // a rough figure; refined with compaction
-	if inUse <= 0 || inUse > size {
-		inUse = size
-	}
+	size, inUse := s.dbSizes()
 	resp := &pb.StatusResponse{
 		Header:           s.header(s.rev()),
 		Version:          version.Etcd,

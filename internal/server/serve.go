@@ -52,6 +52,9 @@ func (s *Server) Serve() error {
 	if err := s.startGateway(); err != nil {
 		return err
 	}
+	if err := s.serveMetricsURLs(); err != nil {
+		return err
+	}
 	select {
 	case <-s.readyc:
 	case <-s.stopc:
@@ -137,8 +140,9 @@ func (s *Server) newGRPCServer() *grpc.Server {
 		grpc.MaxRecvMsgSize(int(s.cfg.MaxRequestBytes) + grpcOverheadBytes),
 		grpc.MaxSendMsgSize(math.MaxInt32),
 		grpc.MaxConcurrentStreams(maxStreams(s.cfg.MaxConcurrentStreams)),
-		grpc.ChainUnaryInterceptor(api.UnaryInterceptor(memberState{s})),
-		grpc.ChainStreamInterceptor(api.StreamInterceptor(memberState{s})),
+		grpc.ChainUnaryInterceptor(s.metrics.UnaryInterceptor(), api.UnaryInterceptor(memberState{s})),
+		grpc.ChainStreamInterceptor(s.metrics.StreamInterceptor(), api.StreamInterceptor(memberState{s})),
+		grpc.StatsHandler(s.metrics.StatsHandler()),
 	}
 	if s.cfg.GRPCKeepAliveMinTime > 0 {
 		opts = append(opts, grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: s.cfg.GRPCKeepAliveMinTime, PermitWithoutStream: false}))
@@ -204,6 +208,7 @@ func (s *Server) httpHandler() http.Handler {
 	mux.HandleFunc("/livez/", s.handleLivez)
 	mux.HandleFunc("/readyz", s.handleReadyz)
 	mux.HandleFunc("/readyz/", s.handleReadyz)
+	mux.Handle("/metrics", s.metricsHandler())
 	mux.Handle("/v3/", s.gatewayHandler())
 	mux.Handle("/v3beta/", s.gatewayHandler())
 	return mux
@@ -244,7 +249,10 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	}
 	ok, reason := s.checkHealth(r.Context(), r.URL.Query().Get("serializable") == "true")
 	body := map[string]string{"health": "true", "reason": ""}
-	if !ok {
+	if ok {
+		s.metrics.HealthSuccess.Inc()
+	} else {
+		s.metrics.HealthFailures.Inc()
 		body = map[string]string{"health": "false", "reason": reason}
 		w.WriteHeader(http.StatusServiceUnavailable)
 	}

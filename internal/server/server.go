@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -26,6 +27,7 @@ import (
 	"github.com/cairndb/cairn/internal/errs"
 	"github.com/cairndb/cairn/internal/lease"
 	"github.com/cairndb/cairn/internal/membership"
+	"github.com/cairndb/cairn/internal/metrics"
 	"github.com/cairndb/cairn/internal/mvcc"
 	"github.com/cairndb/cairn/internal/raftlog"
 	"github.com/cairndb/cairn/internal/raftnode"
@@ -72,6 +74,8 @@ type Server struct {
 	// for reading while a reader takes its view of it.
 	stateMu sync.RWMutex
 
+	metrics   *metrics.Metrics
+	pending   atomic.Int64 // proposals waiting to be applied
 	grpc      *grpc.Server
 	gw        *gateway
 	httpSrvs  []*http.Server
@@ -158,6 +162,7 @@ func New(cfg *config.Config, lg *zap.Logger) (*Server, error) {
 	s.newTransport()
 	s.syncPeers(known)
 	s.reqIDs = newIDGen(s.id, time.Now())
+	s.initMetrics()
 	s.applied.set(s.applier.AppliedIndex())
 	s.node, err = raftnode.Start(raftnode.Config{
 		ID:             s.id,
@@ -172,6 +177,9 @@ func New(cfg *config.Config, lg *zap.Logger) (*Server, error) {
 		Transport:      s.transport,
 		SnapshotCount:  cfg.SnapshotCount,
 		CatchUpEntries: cfg.SnapshotCatchUpEntries,
+		OnSave: func(d time.Duration, synced bool) {
+			s.metrics.WALFsync.Observe(d.Seconds())
+		},
 	}, s.applier.AppliedIndex())
 	if err != nil {
 		return nil, err
@@ -191,10 +199,11 @@ func New(cfg *config.Config, lg *zap.Logger) (*Server, error) {
 		zap.String("data-dir", cfg.DataDir),
 		zap.Uint64("applied-index", s.applier.AppliedIndex()),
 		zap.Int64("revision", s.kv.Rev()))
-	s.wg.Add(3)
+	s.wg.Add(4)
 	go s.applyLoop()
 	go s.publish()
 	go s.runLeases()
+	go s.probePeers()
 	return s, nil
 }
 
@@ -324,9 +333,11 @@ func (s *Server) applyLoop() {
 		results = results[:0]
 		evs := s.applier.Apply(b, ents, done)
 		if !b.Empty() {
+			start := time.Now()
 			if err := b.Commit(pebble.NoSync); err != nil {
 				s.lg.Fatal("applying committed entries failed; stopping to protect the data", zap.Error(err))
 			}
+			s.metrics.BackendCommit.Observe(time.Since(start).Seconds())
 		}
 		b.Close()
 		s.kv.Committed()
