@@ -26,6 +26,9 @@ func main() {
 }
 
 func run(args []string) int {
+	if len(args) > 0 && args[0] == "snapshot" {
+		return snapshotCmd(args[1:])
+	}
 	cfg, warnings, err := config.Parse(args, os.Environ(), os.Stdout)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
@@ -114,4 +117,41 @@ func shutdown(lg *zap.Logger, s *server.Server, sig os.Signal) int {
 		return 128 + int(ss)
 	}
 	return 1
+}
+
+// snapshotCmd: `cairn snapshot restore FILE --data-dir DIR` writes a backup
+// made by `etcdctl snapshot save` into a new data dir.
+func snapshotCmd(args []string) int {
+	fs := flag.NewFlagSet("cairn snapshot restore", flag.ContinueOnError)
+	dataDir := fs.String("data-dir", "", "directory to restore into (must not exist or be empty)")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: cairn snapshot restore FILE --data-dir DIR")
+		fmt.Fprintln(fs.Output(), "Then start cairn with --data-dir DIR and the new cluster's --initial-cluster flags.")
+		fs.PrintDefaults()
+	}
+	if len(args) == 0 || args[0] != "restore" {
+		fs.Usage()
+		return 2
+	}
+	var file string
+	rest := args[1:]
+	if len(rest) > 0 && rest[0] != "" && rest[0][0] != '-' {
+		file, rest = rest[0], rest[1:]
+	}
+	if err := fs.Parse(rest); err != nil {
+		return 2
+	}
+	if file == "" && fs.NArg() > 0 {
+		file = fs.Arg(0)
+	}
+	if file == "" || *dataDir == "" {
+		fs.Usage()
+		return 2
+	}
+	if err := server.RestoreBackup(file, *dataDir); err != nil {
+		fmt.Fprintf(os.Stderr, "cairn: %v\n", err)
+		return 1
+	}
+	fmt.Printf("restored %s into %s\n", file, *dataDir)
+	return 0
 }

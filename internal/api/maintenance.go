@@ -14,6 +14,9 @@ type MaintenanceBackend interface {
 	Hash(ctx context.Context) (*pb.HashResponse, error)
 	Defragment(ctx context.Context) (*pb.DefragmentResponse, error)
 	MoveLeader(ctx context.Context, target uint64) (*pb.MoveLeaderResponse, error)
+	Snapshot(ctx context.Context, out interface {
+		Send(*pb.SnapshotResponse) error
+	}) error
 }
 
 type maintenanceServer struct {
@@ -54,4 +57,8 @@ func (s *maintenanceServer) Defragment(ctx context.Context, _ *pb.DefragmentRequ
 func (s *maintenanceServer) MoveLeader(ctx context.Context, r *pb.MoveLeaderRequest) (*pb.MoveLeaderResponse, error) {
 	resp, err := s.b.MoveLeader(ctx, r.TargetID)
 	return resp, toGRPCError(err)
+}
+
+func (s *maintenanceServer) Snapshot(_ *pb.SnapshotRequest, stream pb.Maintenance_SnapshotServer) error {
+	return toGRPCError(s.b.Snapshot(stream.Context(), stream))
 }

@@ -23,6 +23,10 @@ import (
 
 var keyApplied = []byte("m/apply/index")
 
+// AppliedIndexKey is the key of the applied index (a backup restore leaves
+// it out).
+func AppliedIndexKey() []byte { return append([]byte(nil), keyApplied...) }
+
 // ErrUnsupported is the result of a request kind this build cannot apply.
 var ErrUnsupported = errors.New("apply: unsupported request")
 
