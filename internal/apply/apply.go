@@ -44,12 +44,13 @@ type Applier struct {
 	kv      *mvcc.Store
 	members *membership.Store
 	lessor  *lease.Lessor
+	alarms  *Alarms
 	applied uint64
 }
 
 // New loads the applied index from db.
-func New(db pebble.Reader, kv *mvcc.Store, members *membership.Store, lessor *lease.Lessor, lg *zap.Logger) (*Applier, error) {
-	a := &Applier{lg: lg, kv: kv, members: members, lessor: lessor}
+func New(db pebble.Reader, kv *mvcc.Store, members *membership.Store, lessor *lease.Lessor, alarms *Alarms, lg *zap.Logger) (*Applier, error) {
+	a := &Applier{lg: lg, kv: kv, members: members, lessor: lessor, alarms: alarms}
 	v, closer, err := db.Get(keyApplied)
 	switch {
 	case errors.Is(err, pebble.ErrNotFound):
@@ -147,6 +148,8 @@ func (a *Applier) applyNormal(b *pebble.Batch, e *raftnode.Entry, done func(uint
 			a.lessor.Checkpoint(c.ID, c.Remaining_TTL)
 		}
 		res.Resp = &pb.LeaseCheckpointResponse{Header: &pb.ResponseHeader{Revision: a.pendingRev(b)}}
+	case r.Alarm != nil:
+		res.Resp = &pb.AlarmResponse{Header: &pb.ResponseHeader{}, Alarms: a.alarms.apply(b, r.Alarm)}
 	case r.ClusterMemberAttrSet != nil:
 		ms := r.ClusterMemberAttrSet
 		var clientURLs []string

@@ -149,6 +149,9 @@ func (s *Server) Range(ctx context.Context, r *pb.RangeRequest) (*pb.RangeRespon
 
 // Put writes one key through raft.
 func (s *Server) Put(ctx context.Context, r *pb.PutRequest) (*pb.PutResponse, error) {
+	if err := s.checkQuota(ctx, r.Size()); err != nil {
+		return nil, err
+	}
 	res, err := s.propose(ctx, &pb.InternalRaftRequest{Put: r})
 	if err != nil {
 		return nil, err
@@ -190,6 +193,11 @@ func (s *Server) Txn(ctx context.Context, r *pb.TxnRequest) (*pb.TxnResponse, er
 			return resp, nil
 		}
 		if !errors.Is(err, mvcc.ErrTxnHasWrites) {
+			return nil, err
+		}
+	}
+	if txnPuts(r) {
+		if err := s.checkQuota(ctx, r.Size()); err != nil {
 			return nil, err
 		}
 	}
@@ -291,4 +299,22 @@ func isTxnReadOnly(r *pb.TxnRequest) bool {
 		}
 	}
 	return true
+}
+
+// txnPuts reports whether any branch of r puts (a txn that only deletes is
+// allowed past the quota, to make room).
+func txnPuts(r *pb.TxnRequest) bool {
+	for _, ops := range [][]*pb.RequestOp{r.Success, r.Failure} {
+		for _, op := range ops {
+			switch o := op.Request.(type) {
+			case *pb.RequestOp_RequestPut:
+				return true
+			case *pb.RequestOp_RequestTxn:
+				if txnPuts(o.RequestTxn) {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }

@@ -49,6 +49,9 @@ func (s *Server) LeaseGrant(ctx context.Context, r *pb.LeaseGrantRequest) (*pb.L
 	if r.TTL > lease.MaxTTL {
 		return nil, lease.ErrTTLTooLarge
 	}
+	if err := s.checkQuota(ctx, r.Size()); err != nil {
+		return nil, err
+	}
 	req := *r
 	for req.ID == 0 {
 		req.ID = int64(s.reqIDs.next() & math.MaxInt64)

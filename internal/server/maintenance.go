@@ -3,6 +3,10 @@ package server
 import (
 	"context"
 
+	"go.uber.org/zap"
+
+	"github.com/cairndb/cairn/internal/errs"
+
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 
 	"github.com/cairndb/cairn/internal/version"
@@ -39,10 +43,38 @@ func (s *Server) quotaBytes() int64 {
 	return 2 << 30
 }
 
-// Alarm lists, raises or clears alarms. No alarm is raised yet by this
-// build, so GET answers an empty list.
+// Alarm lists, raises or clears alarms; changes go through raft.
 func (s *Server) Alarm(ctx context.Context, r *pb.AlarmRequest) (*pb.AlarmResponse, error) {
-	return &pb.AlarmResponse{Header: s.header(0)}, nil
+	if r.Action == pb.AlarmRequest_GET {
+		return &pb.AlarmResponse{Header: s.header(s.rev()), Alarms: s.alarms.List(r.MemberID, r.Alarm)}, nil
+	}
+	res, err := s.propose(ctx, &pb.InternalRaftRequest{Alarm: r})
+	if err != nil {
+		return nil, err
+	}
+	if res.Err != nil {
+		return nil, res.Err
+	}
+	resp := res.Resp.(*pb.AlarmResponse)
+	s.fillHeader(&resp.Header)
+	resp.Header.Revision = s.rev()
+	return resp, nil
+}
+
+// checkQuota refuses a write that would grow the data past
+// --quota-backend-bytes, raising the NOSPACE alarm as etcd does. Deletes,
+// reads and compactions stay allowed so an operator can make room.
+func (s *Server) checkQuota(ctx context.Context, cost int) error {
+	if s.alarms.Has(pb.AlarmType_NOSPACE) {
+		return errs.ErrNoSpace
+	}
+	_, inUse := s.dbSizes()
+	if inUse+int64(cost) <= s.quotaBytes() {
+		return nil
+	}
+	s.lg.Warn("database space exceeded; raising the NOSPACE alarm", zap.Int64("in-use-bytes", inUse), zap.Int64("quota-bytes", s.quotaBytes()))
+	_, _ = s.Alarm(ctx, &pb.AlarmRequest{Action: pb.AlarmRequest_ACTIVATE, MemberID: s.id, Alarm: pb.AlarmType_NOSPACE})
+	return errs.ErrNoSpace
 }
 
 // HashKV hashes the key-value history up to rev.

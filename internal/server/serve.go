@@ -229,7 +229,12 @@ func (s *Server) handleVersion(w http.ResponseWriter, r *http.Request) {
 }
 
 // checkHealth runs etcd's health checks: a leader exists, then a read works.
-func (s *Server) checkHealth(ctx context.Context, serializable bool) (bool, string) {
+func (s *Server) checkHealth(ctx context.Context, serializable bool, exclude map[string]bool) (bool, string) {
+	for _, am := range s.alarms.List(0, pb.AlarmType_NONE) {
+		if !exclude[am.Alarm.String()] {
+			return false, "ALARM " + am.Alarm.String()
+		}
+	}
 	if !serializable && s.node.Leader() == 0 {
 		return false, "RAFT NO LEADER"
 	}
@@ -247,7 +252,11 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Method Not Allowed", http.StatusMethodNotAllowed)
 		return
 	}
-	ok, reason := s.checkHealth(r.Context(), r.URL.Query().Get("serializable") == "true")
+	exclude := map[string]bool{}
+	for _, e := range r.URL.Query()["exclude"] {
+		exclude[e] = true
+	}
+	ok, reason := s.checkHealth(r.Context(), r.URL.Query().Get("serializable") == "true", exclude)
 	body := map[string]string{"health": "true", "reason": ""}
 	if ok {
 		s.metrics.HealthSuccess.Inc()
@@ -318,7 +327,12 @@ func (s *Server) handleLivez(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	s.runChecks(w, r, "/readyz", []check{
-		{"data_corruption", func(context.Context) error { return nil }},
+		{"data_corruption", func(context.Context) error {
+			if s.alarms.Has(pb.AlarmType_CORRUPT) {
+				return errors.New("alarm CORRUPT")
+			}
+			return nil
+		}},
 		{"serializable_read", s.readCheck(true)},
 		{"linearizable_read", s.readCheck(false)},
 		{"non_learner", func(context.Context) error {

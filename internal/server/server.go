@@ -50,6 +50,7 @@ type Server struct {
 	kv      *mvcc.Store
 	members *membership.Store
 	lessor  *lease.Lessor
+	alarms  *apply.Alarms
 	applier *apply.Applier
 	node    *raftnode.Node
 
@@ -131,7 +132,10 @@ func New(cfg *config.Config, lg *zap.Logger) (*Server, error) {
 	if s.kv, err = mvcc.NewStore(db, s.mvccConfig()); err != nil {
 		return nil, err
 	}
-	if s.applier, err = apply.New(db, s.kv, s.members, s.lessor, lg.Named("apply")); err != nil {
+	if s.alarms, err = apply.LoadAlarms(db); err != nil {
+		return nil, err
+	}
+	if s.applier, err = apply.New(db, s.kv, s.members, s.lessor, s.alarms, lg.Named("apply")); err != nil {
 		return nil, err
 	}
 	var bootstrap []raftnode.Peer

@@ -195,7 +195,10 @@ func (s *Server) reloadState() error {
 	if err := s.members.Reload(s.db); err != nil {
 		return err
 	}
-	applier, err := apply.New(s.db, kv, s.members, s.lessor, s.lg.Named("apply"))
+	if err := s.alarms.Reload(s.db); err != nil {
+		return err
+	}
+	applier, err := apply.New(s.db, kv, s.members, s.lessor, s.alarms, s.lg.Named("apply"))
 	if err != nil {
 		return err
 	}
