@@ -18,6 +18,7 @@ import (
 	"github.com/cairndb/cairn/internal/config"
 	"github.com/cairndb/cairn/internal/logutil"
 	"github.com/cairndb/cairn/internal/server"
+	"github.com/cairndb/cairn/internal/tlsutil"
 	"github.com/cairndb/cairn/internal/version"
 )
 
@@ -28,6 +29,9 @@ func main() {
 func run(args []string) int {
 	if len(args) > 0 && args[0] == "snapshot" {
 		return snapshotCmd(args[1:])
+	}
+	if len(args) > 0 && args[0] == "pki" {
+		return pkiCmd(args[1:])
 	}
 	cfg, warnings, err := config.Parse(args, os.Environ(), os.Stdout)
 	if errors.Is(err, flag.ErrHelp) {
@@ -153,5 +157,37 @@ func snapshotCmd(args []string) int {
 		return 1
 	}
 	fmt.Printf("restored %s into %s\n", file, *dataDir)
+	return 0
+}
+
+// pkiCmd: `cairn pki --dir DIR --members name=host,...` makes the CA and the
+// certificates a TLS cluster needs, in one step.
+func pkiCmd(args []string) int {
+	fs := flag.NewFlagSet("cairn pki", flag.ContinueOnError)
+	dir := fs.String("dir", "pki", "directory to write the certificates into")
+	members := fs.String("members", "", "members as name=host[,name=host...]; a name may repeat to add hosts")
+	clientCN := fs.String("client-cn", "client", "common name of the client certificate (an auth user such as root)")
+	days := fs.Int("days", 365, "validity of the certificates in days (the CA gets ten times that)")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: cairn pki --dir DIR --members etcd1=10.0.1.10,etcd2=10.0.1.11,etcd3=10.0.1.12")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	ms, err := tlsutil.ParseMembers(*members)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "cairn pki: %v\n", err)
+		fs.Usage()
+		return 2
+	}
+	files, err := tlsutil.WriteBundle(tlsutil.BundleOptions{Dir: *dir, Members: ms, ClientCN: *clientCN, Validity: time.Duration(*days) * 24 * time.Hour})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "cairn pki: %v\n", err)
+		return 1
+	}
+	for _, f := range files {
+		fmt.Println(f)
+	}
 	return 0
 }
