@@ -34,8 +34,27 @@ func (s *Server) initMetrics() {
 	s.metrics = metrics.New(metricsSource{s}, fmt.Sprintf("%x", s.id), version.Etcd, version.Cluster)
 }
 
-// dbSizes returns the engine's disk use and the live data size.
+// dbSizes returns the engine's disk use and the live data size. Reading
+// the engine's metrics is costly, so the figures are cached for up to
+// dbSizeMaxAge: the quota check runs on every write.
 func (s *Server) dbSizes() (size, inUse int64) {
+	now := time.Now().UnixNano()
+	if c := s.dbSizeCache.Load(); c != nil && now-c.at < int64(dbSizeMaxAge) {
+		return c.size, c.inUse
+	}
+	size, inUse = s.readDBSizes()
+	s.dbSizeCache.Store(&dbSizeSample{at: now, size: size, inUse: inUse})
+	return size, inUse
+}
+
+const dbSizeMaxAge = 100 * time.Millisecond
+
+type dbSizeSample struct {
+	at          int64
+	size, inUse int64
+}
+
+func (s *Server) readDBSizes() (size, inUse int64) {
 	m := s.db.Metrics()
 	size = int64(m.DiskSpaceUsage())
 	if size <= 0 {

@@ -75,13 +75,14 @@ type Server struct {
 	// for reading while a reader takes its view of it.
 	stateMu sync.RWMutex
 
-	metrics   *metrics.Metrics
-	pending   atomic.Int64 // proposals waiting to be applied
-	grpc      *grpc.Server
-	gw        *gateway
-	httpSrvs  []*http.Server
-	listeners []net.Listener
-	closers   []io.Closer
+	metrics     *metrics.Metrics
+	pending     atomic.Int64 // proposals waiting to be applied
+	dbSizeCache atomic.Pointer[dbSizeSample]
+	grpc        *grpc.Server
+	gw          *gateway
+	httpSrvs    []*http.Server
+	listeners   []net.Listener
+	closers     []io.Closer
 
 	stopc    chan struct{}
 	readyc   chan struct{}
