@@ -9,6 +9,7 @@ import (
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"go.etcd.io/etcd/api/v3/etcdserverpb/gw"
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -21,30 +22,57 @@ import (
 // and streams (watch, keep-alive) work as over gRPC.
 
 type gateway struct {
-	lis     *bufconn.Listener
 	conn    *grpc.ClientConn
 	handler http.Handler
+}
+
+// localConn is an in-memory connection to this member's own gRPC server,
+// used by the JSON gateway and by the Election and Lock services.
+type localConn struct {
+	lis    *bufconn.Listener
+	client *clientv3.Client
+}
+
+func (s *Server) newLocalConn() error {
+	lis := bufconn.Listen(1 << 20)
+	c, err := clientv3.New(clientv3.Config{
+		Endpoints: []string{"cairn-local:0"},
+		DialOptions: []grpc.DialOption{
+			grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
+		},
+		Logger:             zap.NewNop(),
+		MaxCallSendMsgSize: int(s.cfg.MaxRequestBytes) + grpcOverheadBytes,
+	})
+	if err != nil {
+		lis.Close()
+		return err
+	}
+	s.local = &localConn{lis: lis, client: c}
+	return nil
+}
+
+// serveLocal serves the in-memory connection; the gRPC server must be built.
+func (s *Server) serveLocal() {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := s.grpc.Serve(s.local.lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+			s.lg.Warn("in-memory gRPC serving stopped", zap.Error(err))
+		}
+	}()
 }
 
 func (s *Server) startGateway() error {
 	if !s.cfg.EnableGRPCGateway {
 		return nil
 	}
-	lis := bufconn.Listen(1 << 20)
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		if err := s.grpc.Serve(lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
-			s.lg.Warn("gateway gRPC serving stopped", zap.Error(err))
-		}
-	}()
+	lis := s.local.lis
 	conn, err := grpc.NewClient("passthrough:///cairn-gateway",
 		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(1<<31-1), grpc.MaxCallSendMsgSize(int(s.cfg.MaxRequestBytes)+grpcOverheadBytes)),
 	)
 	if err != nil {
-		lis.Close()
 		return err
 	}
 	mux := runtime.NewServeMux(
@@ -69,11 +97,10 @@ func (s *Server) startGateway() error {
 	} {
 		if err := reg(ctx, mux, conn); err != nil {
 			conn.Close()
-			lis.Close()
 			return err
 		}
 	}
-	s.gw = &gateway{lis: lis, conn: conn, handler: mux}
+	s.gw = &gateway{conn: conn, handler: mux}
 	return nil
 }
 
@@ -94,6 +121,9 @@ func (s *Server) gatewayHandler() http.Handler {
 func (s *Server) stopGateway() {
 	if s.gw != nil {
 		s.gw.conn.Close()
-		s.gw.lis.Close()
+	}
+	if s.local != nil {
+		s.local.client.Close()
+		s.local.lis.Close()
 	}
 }

@@ -49,7 +49,11 @@ func (s *Server) Serve() error {
 		lns = append(lns, l)
 	}
 	s.listeners = lns
+	if err := s.newLocalConn(); err != nil {
+		return err
+	}
 	s.grpc = s.newGRPCServer()
+	s.serveLocal()
 	if err := s.startGateway(); err != nil {
 		return err
 	}
@@ -160,6 +164,7 @@ func (s *Server) newGRPCServer() *grpc.Server {
 	pb.RegisterClusterServer(g, api.NewClusterServer(s))
 	pb.RegisterLeaseServer(g, api.NewLeaseServer(s))
 	s.registerWatch(g)
+	api.RegisterElectionAndLock(g, s.local.client)
 	hs := health.NewServer()
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	healthpb.RegisterHealthServer(g, hs)

@@ -80,6 +80,7 @@ type Server struct {
 	dbSizeCache atomic.Pointer[dbSizeSample]
 	grpc        *grpc.Server
 	gw          *gateway
+	local       *localConn
 	httpSrvs    []*http.Server
 	listeners   []net.Listener
 	closers     []io.Closer
