@@ -46,6 +46,10 @@ type Applier struct {
 	lessor  *lease.Lessor
 	alarms  *Alarms
 	applied uint64
+	// OnEmptyEntry, when set, is called for each applied empty entry: a new
+	// leader appends one at the start of its term (the server promotes its
+	// lessor there, as etcd does). It must not change replicated state.
+	OnEmptyEntry func(term uint64)
 }
 
 // New loads the applied index from db.
@@ -89,6 +93,8 @@ func (a *Applier) Apply(b *pebble.Batch, ents []raftnode.Entry, done func(id uin
 		case raftnode.EntryNormal:
 			if len(e.Data) > 0 {
 				events = a.applyNormal(b, e, done, events)
+			} else if a.OnEmptyEntry != nil {
+				a.OnEmptyEntry(e.Term)
 			}
 		case raftnode.EntryConfChange:
 			a.applyConfChange(b, e, done)

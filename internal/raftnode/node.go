@@ -72,6 +72,9 @@ type Config struct {
 	// OnSave, when set, is told how long each raft log write took and
 	// whether it was synced (for the fsync latency metric).
 	OnSave func(d time.Duration, synced bool)
+	// OnLeadership, when set, is called on the raft goroutine when this
+	// member becomes leader or stops being leader. It must not block.
+	OnLeadership func(isLeader bool)
 }
 
 // EntryKind tells the apply layer how to read an entry's Data.
@@ -467,7 +470,9 @@ func (n *Node) updateStatus() {
 	}
 	n.term.Store(st.Term)
 	n.commit.Store(st.Commit)
-	n.isLeader.Store(s.IsLeader)
+	if was := n.isLeader.Swap(s.IsLeader); was != s.IsLeader && n.cfg.OnLeadership != nil {
+		n.cfg.OnLeadership(s.IsLeader)
+	}
 	n.status.Store(s)
 }
 

@@ -107,18 +107,20 @@ func (s *Server) LeaseRenew(ctx context.Context, id int64) (int64, error) {
 	}
 }
 
-// LeaseTimeToLive reports a lease's TTLs (from the leader) and its keys.
+// LeaseTimeToLive reports a lease's TTLs and, when asked, its keys, from the
+// leader: only the leader keeps deadlines, and its key list includes every
+// write it has acknowledged.
 func (s *Server) LeaseTimeToLive(ctx context.Context, id int64, keys bool) (*pb.LeaseTimeToLiveResponse, error) {
-	var granted, remaining int64
 	for {
+		var a ttlAnswer
 		var err error
 		if s.lessor.IsPrimary() {
-			granted, remaining, err = s.lessor.TimeToLive(id)
+			a, err = s.localTTL(id, keys)
 			if errors.Is(err, lease.ErrNotPrimary) {
 				continue
 			}
 		} else {
-			granted, remaining, err = s.forwardLeaseTTL(ctx, id)
+			a, err = s.forwardLeaseTTL(ctx, id, keys)
 			if errors.Is(err, errRetryLeader) {
 				if werr := s.waitLeaderChange(ctx); werr != nil {
 					return nil, werr
@@ -129,17 +131,22 @@ func (s *Server) LeaseTimeToLive(ctx context.Context, id int64, keys bool) (*pb.
 		if err != nil {
 			return nil, err
 		}
-		break
+		return &pb.LeaseTimeToLiveResponse{Header: s.Header(), ID: id, TTL: a.Remaining, GrantedTTL: a.Granted, Keys: a.Keys}, nil
 	}
-	resp := &pb.LeaseTimeToLiveResponse{Header: s.Header(), ID: id, TTL: remaining, GrantedTTL: granted}
+}
+
+func (s *Server) localTTL(id int64, keys bool) (ttlAnswer, error) {
+	g, rem, err := s.lessor.TimeToLive(id)
+	if err != nil {
+		return ttlAnswer{}, err
+	}
+	a := ttlAnswer{Granted: g, Remaining: rem}
 	if keys {
-		ks, err := s.lessor.Keys(id, s.db)
-		if err != nil {
-			return nil, err
+		if a.Keys, err = s.lessor.Keys(id, s.db); err != nil {
+			return ttlAnswer{}, err
 		}
-		resp.Keys = ks
 	}
-	return resp, nil
+	return a, nil
 }
 
 // LeaseLeases lists every lease.
@@ -163,13 +170,32 @@ func (s *Server) clearCheckpoint(id int64) {
 	}()
 }
 
-// runLeases is the leader's lease loop: it follows leadership, revokes
-// expired leases at a bounded rate and checkpoints remaining TTLs.
+// onTermStart runs when apply reaches the empty entry a leader appends at
+// the start of its term. On the leader, every entry before it is applied, so
+// every granted lease gets a deadline: TTL (or checkpointed remaining TTL)
+// plus one election timeout. Grants applied after it get exactly their TTL.
+func (s *Server) onTermStart(term uint64) {
+	if s.node.IsLeader() && s.node.Term() == term && !s.lessor.IsPrimary() {
+		s.lessor.Promote(time.Duration(s.cfg.ElectionMs) * time.Millisecond)
+		s.lg.Info("became the primary lessor", zap.String("member-id", fmt.Sprintf("%x", s.id)), zap.Uint64("term", term))
+	}
+}
+
+// onLeadership follows raft: a member that stops being leader stops
+// deciding expiry at once.
+func (s *Server) onLeadership(isLeader bool) {
+	if !isLeader && s.lessor.IsPrimary() {
+		s.lessor.Demote()
+		s.lg.Info("stopped being the primary lessor", zap.String("member-id", fmt.Sprintf("%x", s.id)))
+	}
+}
+
+// runLeases is the primary lessor's loop: it revokes expired leases at a
+// bounded rate and checkpoints remaining TTLs.
 func (s *Server) runLeases() {
 	defer s.wg.Done()
 	t := time.NewTicker(leaseTick)
 	defer t.Stop()
-	extend := time.Duration(s.cfg.ElectionMs) * time.Millisecond
 	lastCP := time.Now()
 	var inflight sync.WaitGroup
 	defer inflight.Wait()
@@ -179,25 +205,7 @@ func (s *Server) runLeases() {
 			return
 		case <-t.C:
 		}
-		leader := s.node.IsLeader()
-		switch {
-		case leader && !s.lessor.IsPrimary():
-			// Apply everything committed first, so every granted lease gets
-			// a deadline.
-			ctx, cancel := context.WithTimeout(context.Background(), s.reqTimeout)
-			err := s.linearizableReadNotify(ctx)
-			cancel()
-			if err != nil {
-				continue
-			}
-			s.lessor.Promote(extend)
-			s.lg.Info("became the primary lessor", zap.String("member-id", fmt.Sprintf("%x", s.id)))
-			lastCP = time.Now()
-			continue
-		case !leader && s.lessor.IsPrimary():
-			s.lessor.Demote()
-			continue
-		case !leader:
+		if !s.lessor.IsPrimary() {
 			continue
 		}
 		limit := leaseRevokeRate * int(leaseTick) / int(time.Second)
@@ -306,23 +314,27 @@ func (s *Server) forwardLeaseRenew(ctx context.Context, id int64) (int64, error)
 }
 
 type ttlAnswer struct {
-	Granted   int64 `json:"granted"`
-	Remaining int64 `json:"remaining"`
+	Granted   int64    `json:"granted"`
+	Remaining int64    `json:"remaining"`
+	Keys      [][]byte `json:"keys,omitempty"`
 }
 
-func (s *Server) forwardLeaseTTL(ctx context.Context, id int64) (int64, int64, error) {
-	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], uint64(id))
+func (s *Server) forwardLeaseTTL(ctx context.Context, id int64, keys bool) (ttlAnswer, error) {
+	var b [9]byte
+	binary.BigEndian.PutUint64(b[:8], uint64(id))
+	if keys {
+		b[8] = 1
+	}
 	resp, err := s.peerPost(ctx, pathLeaseTTL, b[:])
 	if err != nil {
-		return 0, 0, err
+		return ttlAnswer{}, err
 	}
 	defer resp.Body.Close()
 	var a ttlAnswer
 	_, err = decodeLeaseAnswer(resp, func(body []byte) (int64, error) {
 		return 0, json.Unmarshal(body, &a)
 	})
-	return a.Granted, a.Remaining, err
+	return a, err
 }
 
 func decodeLeaseAnswer(resp *http.Response, decode func([]byte) (int64, error)) (int64, error) {
@@ -341,21 +353,23 @@ func decodeLeaseAnswer(resp *http.Response, decode func([]byte) (int64, error)) 
 	return 0, fmt.Errorf("server: leader answered %s: %s", resp.Status, body)
 }
 
-func readLeaseID(w http.ResponseWriter, r *http.Request) (int64, bool) {
+// readLeaseID reads a forwarded lease request: the ID (8 bytes) and an
+// optional flag byte (1 = list the keys too).
+func readLeaseID(w http.ResponseWriter, r *http.Request) (id int64, flag bool, ok bool) {
 	if r.Method != http.MethodPost {
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-		return 0, false
+		return 0, false, false
 	}
 	b, err := io.ReadAll(io.LimitReader(r.Body, 16))
-	if err != nil || len(b) != 8 {
+	if err != nil || len(b) < 8 {
 		http.Error(w, "bad lease ID", http.StatusBadRequest)
-		return 0, false
+		return 0, false, false
 	}
-	return int64(binary.BigEndian.Uint64(b)), true
+	return int64(binary.BigEndian.Uint64(b)), len(b) > 8 && b[8] == 1, true
 }
 
 func (s *Server) handlePeerLeaseRenew(w http.ResponseWriter, r *http.Request) {
-	id, ok := readLeaseID(w, r)
+	id, _, ok := readLeaseID(w, r)
 	if !ok {
 		return
 	}
@@ -380,11 +394,11 @@ func (s *Server) handlePeerLeaseRenew(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handlePeerLeaseTTL(w http.ResponseWriter, r *http.Request) {
-	id, ok := readLeaseID(w, r)
+	id, keys, ok := readLeaseID(w, r)
 	if !ok {
 		return
 	}
-	g, rem, err := s.lessor.TimeToLive(id)
+	a, err := s.localTTL(id, keys)
 	switch {
 	case errors.Is(err, lease.ErrNotPrimary):
 		http.Error(w, "not the leader", http.StatusMisdirectedRequest)
@@ -396,5 +410,5 @@ func (s *Server) handlePeerLeaseTTL(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
-	_ = json.NewEncoder(w).Encode(ttlAnswer{Granted: g, Remaining: rem})
+	_ = json.NewEncoder(w).Encode(a)
 }

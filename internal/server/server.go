@@ -140,6 +140,7 @@ func New(cfg *config.Config, lg *zap.Logger) (*Server, error) {
 	if s.applier, err = apply.New(db, s.kv, s.members, s.lessor, s.alarms, lg.Named("apply")); err != nil {
 		return nil, err
 	}
+	s.applier.OnEmptyEntry = s.onTermStart
 	var bootstrap []raftnode.Peer
 	var known []membership.Member // peers to talk to before membership is applied
 	switch {
@@ -186,6 +187,7 @@ func New(cfg *config.Config, lg *zap.Logger) (*Server, error) {
 		OnSave: func(d time.Duration, synced bool) {
 			s.metrics.WALFsync.Observe(d.Seconds())
 		},
+		OnLeadership: s.onLeadership,
 	}, s.applier.AppliedIndex())
 	if err != nil {
 		return nil, err

@@ -202,6 +202,7 @@ func (s *Server) reloadState() error {
 	if err != nil {
 		return err
 	}
+	applier.OnEmptyEntry = s.onTermStart
 	s.kv, s.applier = kv, applier
 	s.applied.set(applier.AppliedIndex())
 	s.node.SetApplied(applier.AppliedIndex())
