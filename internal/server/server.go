@@ -207,11 +207,12 @@ func New(cfg *config.Config, lg *zap.Logger) (*Server, error) {
 		zap.String("data-dir", cfg.DataDir),
 		zap.Uint64("applied-index", s.applier.AppliedIndex()),
 		zap.Int64("revision", s.kv.Rev()))
-	s.wg.Add(4)
+	s.wg.Add(5)
 	go s.applyLoop()
 	go s.publish()
 	go s.runLeases()
 	go s.probePeers()
+	go s.runAutoCompaction()
 	return s, nil
 }
 
@@ -373,6 +374,13 @@ func (s *Server) readTxn() *mvcc.ReadTxn {
 	s.stateMu.RLock()
 	defer s.stateMu.RUnlock()
 	return s.kv.Read()
+}
+
+// compactRev is the committed compaction revision.
+func (s *Server) compactRev() int64 {
+	s.stateMu.RLock()
+	defer s.stateMu.RUnlock()
+	return s.kv.CompactRev()
 }
 
 // rev is the current committed revision.

@@ -89,9 +89,9 @@ func (b *batch) eventsFor(w *watcher, picked []int32) ([]*mvccpb.Event, int) {
 }
 
 // inbox holds batches from Notify until the hub goroutine takes them.
-// Notify must never block, so when more than max events wait, later
-// batches are dropped and only their revision is kept: the hub then serves
-// everyone from storage.
+// Notify must never block, so when more than maxEvents events or maxBytes
+// bytes wait, later batches are dropped and only their revision is kept:
+// the hub then serves everyone from storage.
 type inbox struct {
 	poke chan struct{} // cap 1
 
@@ -99,37 +99,52 @@ type inbox struct {
 		sync.Mutex
 		bs       []batch
 		events   int
+		bytes    int
 		overflow bool
 		overRev  int64 // revision after the last dropped batch
 	}
-	max int
+	maxEvents, maxBytes int
 }
 
-func (in *inbox) init(max int) {
+func (in *inbox) init(maxEvents, maxBytes int) {
 	in.poke = make(chan struct{}, 1)
-	in.max = max
+	in.maxEvents, in.maxBytes = maxEvents, maxBytes
 }
 
 func (in *inbox) add(evs []mvccpb.Event, rev int64) {
+	n := 0
+	for i := range evs {
+		n += eventMem(&evs[i])
+	}
 	in.mu.Lock()
 	switch {
 	case in.mu.overflow:
 		in.mu.overRev = rev
-	case in.mu.events+len(evs) > in.max && in.mu.events > 0:
+	case in.mu.events > 0 && (in.mu.events+len(evs) > in.maxEvents || in.mu.bytes+n > in.maxBytes):
 		in.mu.overflow, in.mu.overRev = true, rev
 	default:
 		in.mu.bs = append(in.mu.bs, batch{evs: evs, rev: rev, first: evs[0].Kv.ModRevision})
 		in.mu.events += len(evs)
+		in.mu.bytes += n
 	}
 	in.mu.Unlock()
 	poke(in.poke)
+}
+
+// eventMem approximates the memory an event holds.
+func eventMem(ev *mvccpb.Event) int {
+	n := 128 + len(ev.Kv.Key) + len(ev.Kv.Value)
+	if ev.PrevKv != nil {
+		n += 64 + len(ev.PrevKv.Key) + len(ev.PrevKv.Value)
+	}
+	return n
 }
 
 func (in *inbox) take() (bs []batch, overflow bool, overRev int64) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	bs, overflow, overRev = in.mu.bs, in.mu.overflow, in.mu.overRev
-	in.mu.bs, in.mu.events, in.mu.overflow, in.mu.overRev = nil, 0, false, 0
+	in.mu.bs, in.mu.events, in.mu.bytes, in.mu.overflow, in.mu.overRev = nil, 0, 0, false, 0
 	return bs, overflow, overRev
 }
 

@@ -37,7 +37,7 @@
 //     makes the watcher visible to anything that queues events.
 //   - Bounded memory: a stream queues at most Config.StreamBudget bytes of
 //     event responses (plus one response); the inbox from apply holds at
-//     most Config.InboxEvents events, after which the hub drops the batches
+//     most Config.InboxEvents events (InboxBytes bytes), after which the hub drops the batches
 //     and moves every synced watcher to catch-up; the ring holds at most
 //     Config.RingBytes. Control responses (created, canceled) are bounded
 //     by MaxPendingControl per stream: Request blocks the stream's receive

@@ -62,10 +62,12 @@ type Config struct {
 	// before its watchers leave the hot path and wait, caught up later from
 	// storage. Zero means 2 MiB.
 	StreamBudget int
-	// InboxEvents is how many events from Notify may wait for the hub
-	// goroutine; beyond it the hub drops them and serves every watcher
-	// from storage until it is caught up. Zero means 65536.
+	// InboxEvents and InboxBytes bound the events from Notify that wait
+	// for the hub goroutine; beyond either the hub drops them and serves
+	// every watcher from storage until it is caught up. Zero means 65536
+	// events, 64 MiB.
 	InboxEvents int
+	InboxBytes  int
 	// RingBytes bounds the recent events the hub keeps to bring watchers
 	// that are slightly behind up to date without reading storage. Zero
 	// means 8 MiB; negative disables the ring.
@@ -87,6 +89,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.InboxEvents <= 0 {
 		c.InboxEvents = 65536
+	}
+	if c.InboxBytes <= 0 {
+		c.InboxBytes = 64 << 20
 	}
 	if c.RingBytes == 0 {
 		c.RingBytes = 8 << 20
@@ -148,7 +153,7 @@ func New(cfg Config) *Hub {
 		stopc: make(chan struct{}),
 		rev:   cfg.Rev,
 	}
-	h.in.init(cfg.InboxEvents)
+	h.in.init(cfg.InboxEvents, cfg.InboxBytes)
 	h.back.init()
 	h.synced.init()
 	h.ring.init(cfg.RingBytes, cfg.Rev)
