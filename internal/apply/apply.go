@@ -15,6 +15,7 @@ import (
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.uber.org/zap"
 
+	"github.com/cairndb/cairn/internal/auth"
 	"github.com/cairndb/cairn/internal/lease"
 	"github.com/cairndb/cairn/internal/membership"
 	"github.com/cairndb/cairn/internal/mvcc"
@@ -46,6 +47,9 @@ type Applier struct {
 	lessor  *lease.Lessor
 	alarms  *Alarms
 	applied uint64
+	// Auth, when set, applies auth changes and refuses requests whose
+	// permission was checked at an older auth revision.
+	Auth *auth.Store
 	// OnEmptyEntry, when set, is called for each applied empty entry: a new
 	// leader appends one at the start of its term (the server promotes its
 	// lessor there, as etcd does). It must not change replicated state.
@@ -124,6 +128,13 @@ func (a *Applier) applyNormal(b *pebble.Batch, e *raftnode.Entry, done func(uint
 		id = r.Header.ID
 	}
 	var res Result
+	if a.Auth != nil && r.Header != nil && a.Auth.Enabled() && r.Header.AuthRevision < a.Auth.Revision() && needsAuthCheck(&r) {
+		res.Err = auth.ErrAuthOldRevision
+		if id != 0 {
+			done(id, res)
+		}
+		return events
+	}
 	switch {
 	case r.Put != nil:
 		w := a.kv.Write(b)
@@ -156,6 +167,8 @@ func (a *Applier) applyNormal(b *pebble.Batch, e *raftnode.Entry, done func(uint
 		res.Resp = &pb.LeaseCheckpointResponse{Header: &pb.ResponseHeader{Revision: a.pendingRev(b)}}
 	case r.Alarm != nil:
 		res.Resp = &pb.AlarmResponse{Header: &pb.ResponseHeader{}, Alarms: a.alarms.apply(b, r.Alarm)}
+	case a.Auth != nil && isAuthRequest(&r):
+		res.Resp, res.Err = a.applyAuth(b, &r)
 	case r.ClusterMemberAttrSet != nil:
 		ms := r.ClusterMemberAttrSet
 		var clientURLs []string

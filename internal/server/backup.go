@@ -35,6 +35,9 @@ const backupChunk = 32 * 1024
 func (s *Server) Snapshot(ctx context.Context, out interface {
 	Send(*pb.SnapshotResponse) error
 }) error {
+	if err := s.checkAdmin(ctx); err != nil {
+		return err
+	}
 	dir := filepath.Join(s.cfg.DataDir, "member")
 	f, err := os.CreateTemp(dir, "backup-*.tmp")
 	if err != nil {

@@ -284,6 +284,9 @@ func toPBMember(m membership.Member) *pb.Member {
 
 // MemberAdd adds a member (or a learner) with the given peer URLs.
 func (s *Server) MemberAdd(ctx context.Context, peerURLs []string, learner bool) (*pb.MemberAddResponse, error) {
+	if err := s.checkAdmin(ctx); err != nil {
+		return nil, err
+	}
 	urls, err := checkPeerURLs(peerURLs)
 	if err != nil {
 		return nil, err
@@ -333,6 +336,9 @@ func (s *Server) MemberAdd(ctx context.Context, peerURLs []string, learner bool)
 
 // MemberRemove removes a member.
 func (s *Server) MemberRemove(ctx context.Context, id uint64) (*pb.MemberRemoveResponse, error) {
+	if err := s.checkAdmin(ctx); err != nil {
+		return nil, err
+	}
 	m, ok := s.members.Member(id)
 	if !ok {
 		if s.members.IsRemoved(id) {
@@ -353,6 +359,9 @@ func (s *Server) MemberRemove(ctx context.Context, id uint64) (*pb.MemberRemoveR
 
 // MemberUpdate changes a member's peer URLs.
 func (s *Server) MemberUpdate(ctx context.Context, id uint64, peerURLs []string) (*pb.MemberUpdateResponse, error) {
+	if err := s.checkAdmin(ctx); err != nil {
+		return nil, err
+	}
 	urls, err := checkPeerURLs(peerURLs)
 	if err != nil {
 		return nil, err
@@ -383,6 +392,9 @@ func (s *Server) MemberUpdate(ctx context.Context, id uint64, peerURLs []string)
 // MemberPromote turns a learner that has caught up into a voting member. A
 // follower forwards the request to the leader.
 func (s *Server) MemberPromote(ctx context.Context, id uint64) (*pb.MemberPromoteResponse, error) {
+	if err := s.checkAdmin(ctx); err != nil {
+		return nil, err
+	}
 	forwarded, err := s.promoteLocal(ctx, id)
 	if err != nil {
 		return nil, err
@@ -545,6 +557,9 @@ func checkPeerURLs(in []string) ([]string, error) {
 
 // MoveLeader hands leadership to target and waits until it has it.
 func (s *Server) MoveLeader(ctx context.Context, target uint64) (*pb.MoveLeaderResponse, error) {
+	if err := s.checkAdmin(ctx); err != nil {
+		return nil, err
+	}
 	if !s.node.IsLeader() {
 		return nil, errs.ErrNotLeader
 	}

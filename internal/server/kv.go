@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/authpb"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/membershippb"
 	"go.uber.org/zap"
@@ -32,6 +33,7 @@ func (s *Server) fillHeader(h **pb.ResponseHeader) {
 func (s *Server) propose(ctx context.Context, r *pb.InternalRaftRequest) (apply.Result, error) {
 	id := s.reqIDs.next()
 	r.Header = &pb.RequestHeader{ID: id}
+	s.stampAuth(ctx, r)
 	data, err := r.Marshal()
 	if err != nil {
 		return apply.Result{}, err
@@ -132,6 +134,9 @@ func (s *Server) mapReadErr(err error) error {
 
 // Range serves a read: linearizable unless the request asks otherwise.
 func (s *Server) Range(ctx context.Context, r *pb.RangeRequest) (*pb.RangeResponse, error) {
+	if err := s.checkKeys(ctx, r.Key, r.RangeEnd, authpb.READ); err != nil {
+		return nil, err
+	}
 	if !r.Serializable {
 		if err := s.linearizableReadNotify(ctx); err != nil {
 			return nil, err
@@ -149,6 +154,9 @@ func (s *Server) Range(ctx context.Context, r *pb.RangeRequest) (*pb.RangeRespon
 
 // Put writes one key through raft.
 func (s *Server) Put(ctx context.Context, r *pb.PutRequest) (*pb.PutResponse, error) {
+	if err := s.checkPutAuth(ctx, r); err != nil {
+		return nil, err
+	}
 	if err := s.checkQuota(ctx, r.Size()); err != nil {
 		return nil, err
 	}
@@ -166,6 +174,9 @@ func (s *Server) Put(ctx context.Context, r *pb.PutRequest) (*pb.PutResponse, er
 
 // DeleteRange deletes keys through raft.
 func (s *Server) DeleteRange(ctx context.Context, r *pb.DeleteRangeRequest) (*pb.DeleteRangeResponse, error) {
+	if err := s.checkDeleteAuth(ctx, r); err != nil {
+		return nil, err
+	}
 	res, err := s.propose(ctx, &pb.InternalRaftRequest{DeleteRange: r})
 	if err != nil {
 		return nil, err
@@ -181,6 +192,9 @@ func (s *Server) DeleteRange(ctx context.Context, r *pb.DeleteRangeRequest) (*pb
 // Txn serves a transaction. One that cannot write is a linearizable read
 // served locally after a read index; any other goes through raft.
 func (s *Server) Txn(ctx context.Context, r *pb.TxnRequest) (*pb.TxnResponse, error) {
+	if err := s.checkTxnAuth(ctx, r); err != nil {
+		return nil, err
+	}
 	if isTxnReadOnly(r) {
 		if err := s.linearizableReadNotify(ctx); err != nil {
 			return nil, err

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/authpb"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.uber.org/zap"
 
@@ -70,6 +71,18 @@ func (s *Server) LeaseGrant(ctx context.Context, r *pb.LeaseGrantRequest) (*pb.L
 
 // LeaseRevoke revokes a lease through raft, deleting its keys.
 func (s *Server) LeaseRevoke(ctx context.Context, id int64) (*pb.LeaseRevokeResponse, error) {
+	if s.auth.Enabled() {
+		// Revoking deletes the lease's keys: the caller must be allowed to.
+		keys, err := s.lessor.Keys(id, s.db)
+		if err != nil {
+			return nil, err
+		}
+		for _, k := range keys {
+			if err := s.checkKeys(ctx, k, nil, authpb.WRITE); err != nil {
+				return nil, err
+			}
+		}
+	}
 	res, err := s.propose(ctx, &pb.InternalRaftRequest{LeaseRevoke: &pb.LeaseRevokeRequest{ID: id}})
 	if err != nil {
 		return nil, err

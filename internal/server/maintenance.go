@@ -45,6 +45,9 @@ func (s *Server) quotaBytes() int64 {
 
 // Alarm lists, raises or clears alarms; changes go through raft.
 func (s *Server) Alarm(ctx context.Context, r *pb.AlarmRequest) (*pb.AlarmResponse, error) {
+	if err := s.checkAdmin(ctx); err != nil {
+		return nil, err
+	}
 	if r.Action == pb.AlarmRequest_GET {
 		return &pb.AlarmResponse{Header: s.header(s.rev()), Alarms: s.alarms.List(r.MemberID, r.Alarm)}, nil
 	}
@@ -79,6 +82,9 @@ func (s *Server) checkQuota(ctx context.Context, cost int) error {
 
 // HashKV hashes the key-value history up to rev.
 func (s *Server) HashKV(ctx context.Context, rev int64) (*pb.HashKVResponse, error) {
+	if err := s.checkAdmin(ctx); err != nil {
+		return nil, err
+	}
 	rt := s.readTxn()
 	defer rt.Close()
 	h, hashRev, compactRev, err := rt.HashKV(rev)
@@ -90,6 +96,9 @@ func (s *Server) HashKV(ctx context.Context, rev int64) (*pb.HashKVResponse, err
 
 // Hash hashes the whole key-value history (testing only in etcd).
 func (s *Server) Hash(ctx context.Context) (*pb.HashResponse, error) {
+	if err := s.checkAdmin(ctx); err != nil {
+		return nil, err
+	}
 	rt := s.readTxn()
 	defer rt.Close()
 	h, _, _, err := rt.HashKV(0)
@@ -102,6 +111,9 @@ func (s *Server) Hash(ctx context.Context) (*pb.HashResponse, error) {
 // Defragment asks the engine to compact its files: Pebble needs no
 // stop-the-world defragmentation, so this is a full manual compaction.
 func (s *Server) Defragment(ctx context.Context) (*pb.DefragmentResponse, error) {
+	if err := s.checkAdmin(ctx); err != nil {
+		return nil, err
+	}
 	if err := s.db.Compact(ctx, []byte{0}, []byte{0xff, 0xff, 0xff}, true); err != nil {
 		return nil, err
 	}

@@ -163,6 +163,7 @@ func (s *Server) newGRPCServer() *grpc.Server {
 	pb.RegisterMaintenanceServer(g, api.NewMaintenanceServer(s))
 	pb.RegisterClusterServer(g, api.NewClusterServer(s))
 	pb.RegisterLeaseServer(g, api.NewLeaseServer(s))
+	pb.RegisterAuthServer(g, api.NewAuthServer(s))
 	s.registerWatch(g)
 	api.RegisterElectionAndLock(g, s.local.client)
 	hs := health.NewServer()

@@ -23,6 +23,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/cairndb/cairn/internal/apply"
+	"github.com/cairndb/cairn/internal/auth"
 	"github.com/cairndb/cairn/internal/config"
 	"github.com/cairndb/cairn/internal/errs"
 	"github.com/cairndb/cairn/internal/lease"
@@ -51,6 +52,7 @@ type Server struct {
 	members *membership.Store
 	lessor  *lease.Lessor
 	alarms  *apply.Alarms
+	auth    *auth.Store
 	applier *apply.Applier
 	node    *raftnode.Node
 
@@ -137,10 +139,14 @@ func New(cfg *config.Config, lg *zap.Logger) (*Server, error) {
 	if s.alarms, err = apply.LoadAlarms(db); err != nil {
 		return nil, err
 	}
+	if s.auth, err = auth.Open(db, int(cfg.AuthTokenTTL)); err != nil {
+		return nil, err
+	}
 	if s.applier, err = apply.New(db, s.kv, s.members, s.lessor, s.alarms, lg.Named("apply")); err != nil {
 		return nil, err
 	}
 	s.applier.OnEmptyEntry = s.onTermStart
+	s.applier.Auth = s.auth
 	var bootstrap []raftnode.Peer
 	var known []membership.Member // peers to talk to before membership is applied
 	switch {
@@ -303,6 +309,9 @@ func (s *Server) Stop(ctx context.Context) {
 }
 
 func (s *Server) closeStorage() {
+	if s.auth != nil {
+		s.auth.Close()
+	}
 	if s.kv != nil {
 		if err := s.kv.Close(); err != nil {
 			s.lg.Warn("closing mvcc store", zap.Error(err))

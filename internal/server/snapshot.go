@@ -202,7 +202,11 @@ func (s *Server) reloadState() error {
 	if err != nil {
 		return err
 	}
+	if err := s.auth.Reload(s.db); err != nil {
+		return err
+	}
 	applier.OnEmptyEntry = s.onTermStart
+	applier.Auth = s.auth
 	s.kv, s.applier = kv, applier
 	s.applied.set(applier.AppliedIndex())
 	s.node.SetApplied(applier.AppliedIndex())

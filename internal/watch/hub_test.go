@@ -23,8 +23,47 @@ func TestCreateThenEvents(t *testing.T) {
 	sameEvents(t, "watch a", got, m.history(2, bounds{key: []byte("a")}, false, false, false))
 	rs = c.responses()
 	for _, r := range rs[1:] {
-		if len(r.Events) != 1 || r.Header.Revision != r.Events[0].Kv.ModRevision {
-			t.Errorf("event response %s: want one event and the header at its revision", fmtResp(r))
+		if r.Header.Revision != r.Events[len(r.Events)-1].Kv.ModRevision {
+			t.Errorf("event response %s: want the header at its last event", fmtResp(r))
+		}
+	}
+}
+
+// A consumer that fell behind gets its queued event responses joined, but
+// never across a progress response or a control response of the watcher.
+func TestMergeQueued(t *testing.T) {
+	m := newMemStore()
+	h := newTestHub(t, m, Config{})
+	c := newClient(t, h)
+	c.create(createReq("a", "", 0))
+	c.create(createReq("b", "", 0))
+	c.waitN(2)
+	c.pause()
+	m.put("a", "1")
+	m.put("b", "1")
+	m.put("a", "2")
+	waitHub(t, h, 4)
+	c.progress()
+	m.put("a", "3")
+	m.put("a", "4")
+	waitHub(t, h, 6)
+	c.cancel(0)
+	c.progress() // answered only after the cancel: nothing is behind
+	c.unpause()
+	rs := c.waitN(8)
+	want := []string{
+		"id=0 rev=1 created",
+		"id=1 rev=1 created",
+		"id=0 rev=4 PUT a@2=1 PUT a@4=2",
+		"id=1 rev=3 PUT b@3=1",
+		"id=-1 rev=4",
+		"id=0 rev=6 PUT a@5=3 PUT a@6=4",
+		`id=0 rev=6 canceled("")`,
+		"id=-1 rev=6",
+	}
+	for i, w := range want {
+		if got := fmtResp(rs[i]); got != w {
+			t.Errorf("response %d: %s, want %s", i, got, w)
 		}
 	}
 }

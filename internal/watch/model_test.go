@@ -189,4 +189,3 @@ func checkResponses(t *testing.T, rs []*pb.WatchResponse, id int64) {
 		}
 	}
 }
-

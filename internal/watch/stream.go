@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/mvccpb"
 )
 
 // MaxPendingControl bounds the control responses (created, canceled,
@@ -47,11 +48,13 @@ type Stream struct {
 		sync.Mutex
 		q         []Response
 		head      int
-		bytes     int  // budget bytes queued
-		ctrl      int  // control responses queued, plus slots reserved by Request
-		closed    bool // Close was called: nothing more is queued
-		wantSpace bool // catch-up parked a watcher here until the queue drains
-		wantCtrl  bool // Request waits for a control slot
+		bytes     int   // budget bytes queued
+		ctrl      int   // control responses queued, plus slots reserved by Request
+		popped    int64 // responses popped so far: q[head] is number popped
+		barrier   int64 // number+1 of the last progress response for the stream
+		closed    bool  // Close was called: nothing more is queued
+		wantSpace bool  // catch-up parked a watcher here until the queue drains
+		wantCtrl  bool  // Request waits for a control slot
 	}
 }
 
@@ -74,6 +77,13 @@ type watcher struct {
 	// catch-up while it is not (handed over through their inboxes).
 	// Every event below nextRev has been queued.
 	nextRev int64
+
+	// Guarded by s.mu: number+1 of w's last queued event response, which
+	// later events may join (0: none, or a response of w that is not
+	// events came after it); owned is set once that response's Events
+	// slice is its own (not shared with other watchers) and may grow.
+	lastQ int64
+	owned bool
 
 	// canceled is set, under s.mu, once the watcher's last response (a
 	// cancel, a compaction cancel) is queued or its stream closed: nothing
@@ -169,6 +179,7 @@ func (s *Stream) Pop(buf []Response, maxBytes int) []Response {
 		r := s.mu.q[s.mu.head]
 		s.mu.q[s.mu.head] = Response{}
 		s.mu.head++
+		s.mu.popped++
 		n += r.size
 		s.mu.bytes -= r.size
 		if r.ctrl {
@@ -194,6 +205,10 @@ func (s *Stream) Pop(buf []Response, maxBytes int) []Response {
 	}
 	return buf
 }
+
+// maxMerged bounds, in bytes, the events that queued responses of one
+// watcher are joined into.
+const maxMerged = 1 << 20
 
 // Close cancels every watcher of the stream and drops what is queued. It
 // is safe to call more than once.
@@ -261,7 +276,13 @@ func (s *Stream) pushCtrl(r *pb.WatchResponse, w *watcher, cancel bool) {
 		s.mu.ctrl--
 		return
 	}
+	if w != nil {
+		w.lastQ = 0
+	}
 	s.appendLocked(Response{WatchResponse: r, size: respOverhead, ctrl: true})
+	if r.WatchId == invalidID {
+		s.mu.barrier = s.mu.popped + int64(len(s.mu.q)-s.mu.head)
+	}
 }
 
 type pushResult uint8
@@ -287,11 +308,47 @@ func (s *Stream) push(w *watcher, r *pb.WatchResponse, size int, frag, force, la
 	if last {
 		w.canceled.Store(true)
 	}
-	if len(r.Events) > 0 {
-		w.quiet.Store(false)
+	if len(r.Events) == 0 || r.CompactRevision != 0 {
+		w.lastQ = 0 // a progress notification or the compaction: nothing joins across it
+		s.appendLocked(Response{WatchResponse: r, Fragment: frag, size: size + respOverhead})
+		return pushed
+	}
+	w.quiet.Store(false)
+	if s.joinLocked(w, r, size, frag) {
+		return pushed
 	}
 	s.appendLocked(Response{WatchResponse: r, Fragment: frag, size: size + respOverhead})
+	w.lastQ = s.mu.popped + int64(len(s.mu.q)-s.mu.head)
+	w.owned = false
 	return pushed
+}
+
+// joinLocked adds r's events to w's last queued response if it is still
+// queued, nothing that must stay after it (a progress response for the
+// stream, a control response of w) was queued since, and it stays below
+// maxMerged. A consumer that fell behind thus gets fewer, larger
+// responses. w's events only move earlier relative to other watchers',
+// which etcd's guarantees allow: they are per watcher, and a progress
+// response still follows every event at or below its revision.
+func (s *Stream) joinLocked(w *watcher, r *pb.WatchResponse, size int, frag bool) bool {
+	if w.lastQ == 0 || w.lastQ <= s.mu.popped || w.lastQ <= s.mu.barrier {
+		return false
+	}
+	q := &s.mu.q[s.mu.head+int(w.lastQ-1-s.mu.popped)]
+	if q.Fragment != frag || q.size+size > maxMerged || q.WatchId != w.id {
+		return false
+	}
+	if !w.owned {
+		evs := make([]*mvccpb.Event, len(q.Events), 2*(len(q.Events)+len(r.Events)))
+		copy(evs, q.Events)
+		q.WatchResponse = &pb.WatchResponse{WatchId: w.id, Events: evs}
+		w.owned = true
+	}
+	q.Events = append(q.Events, r.Events...)
+	q.Header = r.Header
+	q.size += size
+	s.mu.bytes += size
+	return true
 }
 
 func (s *Stream) appendLocked(r Response) {
