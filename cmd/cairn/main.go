@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/cairndb/cairn/internal/config"
+	"github.com/cairndb/cairn/internal/errs"
 	"github.com/cairndb/cairn/internal/logutil"
 	"github.com/cairndb/cairn/internal/server"
 	"github.com/cairndb/cairn/internal/tlsutil"
@@ -89,18 +90,25 @@ func run(args []string) int {
 	case sig := <-sigc:
 		return shutdown(lg, s, sig)
 	case err := <-s.Fatal():
-		lg.Error("stopping", zap.Error(err))
-		s.Stop(context.Background())
-		return 1
+		return fatal(lg, s, err)
 	}
 	select {
 	case sig := <-sigc:
 		return shutdown(lg, s, sig)
 	case err := <-s.Fatal():
-		lg.Error("stopping", zap.Error(err))
-		s.Stop(context.Background())
-		return 1
+		return fatal(lg, s, err)
 	}
+}
+
+// fatal stops the member for a reason found while running. A member removed
+// from the cluster exits 0, as etcd does, so a supervisor does not restart it.
+func fatal(lg *zap.Logger, s *server.Server, err error) int {
+	lg.Error("stopping", zap.Error(err))
+	s.Stop(context.Background())
+	if errors.Is(err, errs.ErrIDRemoved) {
+		return 0
+	}
+	return 1
 }
 
 func shutdown(lg *zap.Logger, s *server.Server, sig os.Signal) int {

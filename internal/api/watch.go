@@ -55,7 +55,7 @@ const minProgressInterval = 100 * time.Millisecond
 
 // popBytes bounds what the send loop takes from the queue at once: taken
 // responses no longer count against the stream's budget.
-const popBytes = 256 << 10
+const popBytes = 32 << 10
 
 type watchServer struct {
 	pb.UnimplementedWatchServer
@@ -103,8 +103,11 @@ func (ws *watchServer) Watch(gs pb.Watch_WatchServer) error {
 	if !sendDone {
 		<-sendc
 	}
-	if errors.Is(err, context.Canceled) {
+	switch {
+	case errors.Is(err, context.Canceled):
 		err = rpctypes.ErrGRPCWatchCanceled
+	case errors.Is(err, watch.ErrStopped):
+		err = rpctypes.ErrGRPCStopped
 	}
 	return err
 }
@@ -160,10 +163,32 @@ func (ws *watchServer) sendLoop(ctx context.Context, gs pb.Watch_WatchServer, st
 }
 
 func (ws *watchServer) send(gs pb.Watch_WatchServer, r *watch.Response) error {
+	send := func(wr *pb.WatchResponse) error { return gs.SendMsg(&onceMarshaled{WatchResponse: wr}) }
 	if r.Fragment {
-		return sendFragments(r.WatchResponse, ws.opts.MaxRequestBytes, gs.Send)
+		return sendFragments(r.WatchResponse, ws.opts.MaxRequestBytes, send)
 	}
-	return gs.Send(r.WatchResponse)
+	return send(r.WatchResponse)
+}
+
+// onceMarshaled is a WatchResponse that encodes itself once. gRPC's proto
+// codec sizes a message before encoding it, and for gogo-generated types
+// (which have Marshal but no size method protobuf-go knows) sizing means
+// encoding: every watch response would be encoded twice. The wire bytes
+// are the same.
+type onceMarshaled struct {
+	*pb.WatchResponse
+	b []byte
+}
+
+func (m *onceMarshaled) Marshal() ([]byte, error) {
+	if m.b == nil {
+		b, err := m.WatchResponse.Marshal()
+		if err != nil {
+			return nil, err
+		}
+		m.b = b
+	}
+	return m.b, nil
 }
 
 // sendFragments sends wr in pieces below limit bytes when it is larger and

@@ -108,6 +108,7 @@ func (n *Node) handleReady() error {
 	if rd.SoftState != nil {
 		leader = rd.SoftState.RaftState == raft.StateLeader
 	}
+	n.freshenSnapshots(rd.Messages)
 	// A leader may send before its own write completes: followers persist in
 	// parallel and the leader counts itself only after Advance.
 	if leader && n.cfg.Transport != nil && len(rd.Messages) > 0 {
@@ -198,6 +199,39 @@ func (n *Node) toEntry(e *raftpb.Entry) Entry {
 		out.Changes = append(out.Changes, ConfChange{Kind: k, NodeID: ch.NodeID, Context: v2.Context})
 	}
 	return out
+}
+
+// freshenSnapshots rewrites the metadata of outgoing snapshot messages to
+// describe the state as of the last applied entry. The transport streams the
+// state as it is when it sends (at or after that entry), so the metadata
+// must not be older than the membership in it: a member added after the
+// last log truncation must find itself in the snapshot's ConfState.
+func (n *Node) freshenSnapshots(msgs []raftpb.Message) {
+	for i := range msgs {
+		m := &msgs[i]
+		if m.Type != raftpb.MsgSnap || m.Snapshot == nil {
+			continue
+		}
+		applied := n.applied.Load()
+		if last, _ := n.log.Storage().LastIndex(); applied > last {
+			applied = last
+		}
+		if applied <= m.Snapshot.Metadata.Index {
+			continue
+		}
+		term, err := n.log.Storage().Term(applied)
+		if err != nil {
+			continue
+		}
+		cs := n.confStates[0].cs
+		for _, ics := range n.confStates {
+			if ics.index <= applied {
+				cs = ics.cs
+			}
+		}
+		snap := raftpb.Snapshot{Metadata: raftpb.SnapshotMetadata{Index: applied, Term: term, ConfState: cs}}
+		m.Snapshot = &snap
+	}
 }
 
 // maybeCompact truncates the raft log once enough entries were applied.

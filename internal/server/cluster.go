@@ -527,7 +527,11 @@ func (s *Server) connectedVoters(ms []membership.Member, skip uint64) int {
 			n++
 			continue
 		}
-		if since := s.transport.ActiveSince(m.ID); !since.IsZero() && now.Sub(since) >= activeFor {
+		since := s.transport.ActiveSince(m.ID)
+		if r := s.reachableSince(m.ID); !r.IsZero() && (since.IsZero() || r.Before(since)) {
+			since = r
+		}
+		if !since.IsZero() && now.Sub(since) >= activeFor {
 			n++
 		}
 	}
@@ -568,7 +572,7 @@ func (s *Server) MoveLeader(ctx context.Context, target uint64) (*pb.MoveLeaderR
 		return nil, errs.ErrBadLeaderTransferee
 	}
 	if target == s.id {
-		return &pb.MoveLeaderResponse{Header: s.header(0)}, nil
+		return &pb.MoveLeaderResponse{}, nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.reqTimeout)
 	defer cancel()
@@ -587,7 +591,7 @@ func (s *Server) MoveLeader(ctx context.Context, target uint64) (*pb.MoveLeaderR
 			return nil, errs.ErrStopped
 		}
 	}
-	return &pb.MoveLeaderResponse{Header: s.header(0)}, nil
+	return &pb.MoveLeaderResponse{}, nil
 }
 
 func sortedStrings(in []string) []string {
@@ -606,4 +610,46 @@ func equalStrings(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+// handOverLeadership moves leadership to the most caught-up voter before a
+// leader stops, as etcd does on shutdown, so the cluster keeps a leader
+// instead of waiting out an election timeout.
+func (s *Server) handOverLeadership(ctx context.Context) {
+	if !s.node.IsLeader() {
+		return
+	}
+	prs, _, leader, err := s.node.LeaderProgress(ctx)
+	if err != nil || !leader {
+		return
+	}
+	var target, best uint64
+	for id, pr := range prs {
+		if id == s.id || pr.Learner {
+			continue
+		}
+		if target == 0 || pr.Match > best || (pr.Match == best && id < target) {
+			target, best = id, pr.Match
+		}
+	}
+	if target == 0 {
+		return
+	}
+	wait := 2 * time.Duration(s.cfg.ElectionMs) * time.Millisecond
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	s.lg.Info("handing leadership over before stopping", zap.String("transferee", fmt.Sprintf("%x", target)))
+	if err := s.node.TransferLeadership(ctx, target); err != nil {
+		return
+	}
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for s.node.Leader() == s.id {
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			s.lg.Warn("leadership hand-over did not finish before stopping")
+			return
+		}
+	}
 }

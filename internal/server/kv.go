@@ -87,8 +87,10 @@ func (s *Server) proposeRetry(ctx context.Context, data []byte) error {
 func (s *Server) mapProposeErr(ctx context.Context, err error) error {
 	switch {
 	case errors.Is(err, raftnode.ErrDropped):
+		// Still no leader when the request timeout ran out: etcd 3.6
+		// answers a client's deadline here.
 		if s.node.Leader() == 0 {
-			return errs.ErrNoLeader
+			return context.DeadlineExceeded
 		}
 		return errs.ErrLeaderChanged
 	case errors.Is(err, raftnode.ErrStopped):
@@ -124,9 +126,6 @@ func (s *Server) mapReadErr(err error) error {
 	case errors.Is(err, raftnode.ErrStopped), errors.Is(err, errs.ErrStopped):
 		return errs.ErrStopped
 	case errors.Is(err, context.DeadlineExceeded):
-		if s.node.Leader() == 0 {
-			return errs.ErrNoLeader
-		}
 		return errs.ErrTimeout
 	}
 	return err

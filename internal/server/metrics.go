@@ -107,11 +107,13 @@ func (s *Server) serveMetricsURLs() error {
 	return nil
 }
 
-// probePeers measures the round-trip time to every peer every few seconds
-// for etcd_network_peer_round_trip_time_seconds.
+// probePeers checks every peer once a second: it records the round-trip
+// time (etcd_network_peer_round_trip_time_seconds) and since when each peer
+// has answered without a break, which the strict reconfiguration check uses
+// (raft streams alone do not say whether two followers can reach each other).
 func (s *Server) probePeers() {
 	defer s.wg.Done()
-	t := time.NewTicker(5 * time.Second)
+	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
 		select {
@@ -119,10 +121,14 @@ func (s *Server) probePeers() {
 			return
 		case <-t.C:
 		}
+		now := time.Now()
+		seen := map[uint64]bool{}
 		for _, m := range s.members.Members() {
 			if m.ID == s.id || len(m.PeerURLs) == 0 {
 				continue
 			}
+			seen[m.ID] = true
+			ok := false
 			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 			req, err := http.NewRequestWithContext(ctx, http.MethodGet, m.PeerURLs[0]+"/version", nil)
 			if err == nil {
@@ -130,10 +136,34 @@ func (s *Server) probePeers() {
 				resp, err := s.peerHTTP.Do(req)
 				if err == nil {
 					resp.Body.Close()
+					ok = resp.StatusCode == http.StatusOK
 					s.metrics.PeerRTT.WithLabelValues(fmt.Sprintf("%x", m.ID)).Observe(time.Since(start).Seconds())
 				}
 			}
 			cancel()
+			s.reach.mu.Lock()
+			switch {
+			case !ok:
+				delete(s.reach.since, m.ID)
+			case s.reach.since[m.ID].IsZero():
+				s.reach.since[m.ID] = now
+			}
+			s.reach.mu.Unlock()
 		}
+		s.reach.mu.Lock()
+		for id := range s.reach.since {
+			if !seen[id] {
+				delete(s.reach.since, id)
+			}
+		}
+		s.reach.mu.Unlock()
 	}
+}
+
+// reachableSince is when peer id started answering probes without a break,
+// or the zero time.
+func (s *Server) reachableSince(id uint64) time.Time {
+	s.reach.mu.Lock()
+	defer s.reach.mu.Unlock()
+	return s.reach.since[id]
 }

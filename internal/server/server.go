@@ -80,12 +80,16 @@ type Server struct {
 	metrics     *metrics.Metrics
 	pending     atomic.Int64 // proposals waiting to be applied
 	dbSizeCache atomic.Pointer[dbSizeSample]
-	grpc        *grpc.Server
-	gw          *gateway
-	local       *localConn
-	httpSrvs    []*http.Server
-	listeners   []net.Listener
-	closers     []io.Closer
+	reach       struct {
+		mu    sync.Mutex
+		since map[uint64]time.Time // peer -> answering probes since
+	}
+	grpc      *grpc.Server
+	gw        *gateway
+	local     *localConn
+	httpSrvs  []*http.Server
+	listeners []net.Listener
+	closers   []io.Closer
 
 	stopc    chan struct{}
 	readyc   chan struct{}
@@ -174,6 +178,7 @@ func New(cfg *config.Config, lg *zap.Logger) (*Server, error) {
 	}
 	s.newTransport()
 	s.syncPeers(known)
+	s.reach.since = map[uint64]time.Time{}
 	s.reqIDs = newIDGen(s.id, time.Now())
 	s.initMetrics()
 	s.applied.set(s.applier.AppliedIndex())
@@ -296,6 +301,7 @@ func (s *Server) Stopping() <-chan struct{} { return s.stopc }
 // storage. It is safe to call more than once.
 func (s *Server) Stop(ctx context.Context) {
 	s.stopOnce.Do(func() {
+		s.handOverLeadership(ctx)
 		close(s.stopc)
 		s.stopServing(ctx)
 		s.stopPeers()

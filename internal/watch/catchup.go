@@ -172,8 +172,7 @@ func (c *catchUp) serve(w *watcher, v *view, next int64) {
 	)
 	flush := func(upTo int64) bool {
 		if len(out) > 0 {
-			r := &pb.WatchResponse{Header: c.h.cfg.Header(upTo), WatchId: w.id, Events: out}
-			if w.s.push(w, r, size, w.fragment, false, false) != pushed {
+			if w.s.pushEvents(w, c.h.cfg.Header(upTo), out, size) != pushed {
 				return false
 			}
 			out, size = nil, 0
@@ -203,7 +202,7 @@ func (c *catchUp) serve(w *watcher, v *view, next int64) {
 // with compact_revision and canceled set. w gets nothing after it.
 func (c *catchUp) compacted(w *watcher, compactRev int64) {
 	r := &pb.WatchResponse{Header: c.h.cfg.Header(0), WatchId: w.id, Canceled: true, CompactRevision: compactRev}
-	w.s.push(w, r, 0, false, true, true)
+	w.s.pushOther(w, r, true)
 }
 
 // view is one storage read shared by the watchers a round serves; the

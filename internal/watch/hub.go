@@ -263,8 +263,7 @@ func (h *Hub) dispatch(b *batch) {
 		if hdr == nil {
 			hdr = h.cfg.Header(b.rev)
 		}
-		r := &pb.WatchResponse{Header: hdr, WatchId: w.id, Events: evs}
-		switch w.s.push(w, r, size, w.fragment, false, false) {
+		switch w.s.pushEvents(w, hdr, evs, size) {
 		case pushed:
 			w.nextRev = b.rev + 1
 		case pushFull:
@@ -444,7 +443,7 @@ func (h *Hub) tick(s *Stream) {
 			if hdr == nil {
 				hdr = h.cfg.Header(h.rev)
 			}
-			s.push(w, &pb.WatchResponse{Header: hdr, WatchId: w.id}, 0, false, false, false)
+			s.pushOther(w, &pb.WatchResponse{Header: hdr, WatchId: w.id}, false)
 		}
 	}
 }
@@ -461,8 +460,7 @@ func (h *Hub) replay(w *watcher) bool {
 		if len(out) == 0 {
 			return pushed
 		}
-		r := &pb.WatchResponse{Header: h.cfg.Header(upTo), WatchId: w.id, Events: out}
-		res := w.s.push(w, r, size, w.fragment, false, false)
+		res := w.s.pushEvents(w, h.cfg.Header(upTo), out, size)
 		if res == pushed {
 			w.nextRev = upTo + 1
 		}

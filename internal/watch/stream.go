@@ -293,59 +293,73 @@ const (
 	pushGone            // the watcher is canceled or its stream closed: dropped
 )
 
-// push queues an event (or progress) response for w unless the queue holds
-// StreamBudget bytes already (it may go over by this response). With last
-// set, w gets nothing more after it.
-func (s *Stream) push(w *watcher, r *pb.WatchResponse, size int, frag, force, last bool) pushResult {
+// pushEvents queues events for w (one or more whole revisions, header at
+// the last) unless the queue holds StreamBudget bytes already (it may go
+// over by this response). They join w's last queued response when they can
+// (see joinLocked).
+func (s *Stream) pushEvents(w *watcher, hdr *pb.ResponseHeader, evs []*mvccpb.Event, size int) pushResult {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.mu.closed || w.canceled.Load() {
 		return pushGone
 	}
-	if !force && s.mu.bytes >= s.h.cfg.StreamBudget {
+	if s.mu.bytes >= s.h.cfg.StreamBudget {
 		return pushFull
 	}
-	if last {
-		w.canceled.Store(true)
-	}
-	if len(r.Events) == 0 || r.CompactRevision != 0 {
-		w.lastQ = 0 // a progress notification or the compaction: nothing joins across it
-		s.appendLocked(Response{WatchResponse: r, Fragment: frag, size: size + respOverhead})
-		return pushed
-	}
 	w.quiet.Store(false)
-	if s.joinLocked(w, r, size, frag) {
+	if s.joinLocked(w, hdr, evs, size) {
 		return pushed
 	}
-	s.appendLocked(Response{WatchResponse: r, Fragment: frag, size: size + respOverhead})
+	r := &pb.WatchResponse{Header: hdr, WatchId: w.id, Events: evs}
+	s.appendLocked(Response{WatchResponse: r, Fragment: w.fragment, size: size + respOverhead})
 	w.lastQ = s.mu.popped + int64(len(s.mu.q)-s.mu.head)
 	w.owned = false
 	return pushed
 }
 
-// joinLocked adds r's events to w's last queued response if it is still
+// pushOther queues a response for w without events: a progress
+// notification (dropped when over budget, as etcd does) or, with last, the
+// compaction cancel (always queued), after which w gets nothing more.
+func (s *Stream) pushOther(w *watcher, r *pb.WatchResponse, last bool) pushResult {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.mu.closed || w.canceled.Load() {
+		return pushGone
+	}
+	if !last && s.mu.bytes >= s.h.cfg.StreamBudget {
+		return pushFull
+	}
+	if last {
+		w.canceled.Store(true)
+	}
+	w.lastQ = 0 // nothing joins across it
+	s.appendLocked(Response{WatchResponse: r, size: respOverhead})
+	return pushed
+}
+
+// joinLocked adds evs to w's last queued response if it is still
 // queued, nothing that must stay after it (a progress response for the
 // stream, a control response of w) was queued since, and it stays below
 // maxMerged. A consumer that fell behind thus gets fewer, larger
 // responses. w's events only move earlier relative to other watchers',
 // which etcd's guarantees allow: they are per watcher, and a progress
 // response still follows every event at or below its revision.
-func (s *Stream) joinLocked(w *watcher, r *pb.WatchResponse, size int, frag bool) bool {
+func (s *Stream) joinLocked(w *watcher, hdr *pb.ResponseHeader, evs []*mvccpb.Event, size int) bool {
 	if w.lastQ == 0 || w.lastQ <= s.mu.popped || w.lastQ <= s.mu.barrier {
 		return false
 	}
 	q := &s.mu.q[s.mu.head+int(w.lastQ-1-s.mu.popped)]
-	if q.Fragment != frag || q.size+size > maxMerged || q.WatchId != w.id {
+	if q.size+size > maxMerged || q.WatchId != w.id {
 		return false
 	}
 	if !w.owned {
-		evs := make([]*mvccpb.Event, len(q.Events), 2*(len(q.Events)+len(r.Events)))
-		copy(evs, q.Events)
-		q.WatchResponse = &pb.WatchResponse{WatchId: w.id, Events: evs}
+		joined := make([]*mvccpb.Event, len(q.Events), 2*(len(q.Events)+len(evs)))
+		copy(joined, q.Events)
+		q.WatchResponse = &pb.WatchResponse{WatchId: w.id, Events: joined}
 		w.owned = true
 	}
-	q.Events = append(q.Events, r.Events...)
-	q.Header = r.Header
+	q.Events = append(q.Events, evs...)
+	q.Header = hdr
 	q.size += size
 	s.mu.bytes += size
 	return true

@@ -1,0 +1,270 @@
+package storage
+
+import (
+	"bytes"
+	"errors"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+)
+
+func get(t *testing.T, db *pebble.DB, k []byte) (string, bool) {
+	t.Helper()
+	v, closer, err := db.Get(k)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return "", false
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closer.Close()
+	return string(v), true
+}
+
+func TestOpenStampsFormat(t *testing.T) {
+	tests := []struct {
+		name string
+		opts func(t *testing.T) (string, Options)
+	}{
+		{"mem fs", func(t *testing.T) (string, Options) { return "data", Options{FS: vfs.NewMem(), NoSync: true} }},
+		{"os fs", func(t *testing.T) (string, Options) { return t.TempDir(), Options{CacheBytes: 1 << 20} }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir, o := tc.opts(t)
+			db, err := Open(dir, o)
+			if err != nil {
+				t.Fatalf("Open: %v", err)
+			}
+			if v, ok := get(t, db, formatKey); !ok || v != FormatVersion {
+				t.Fatalf("format key = %q, %v; want %q", v, ok, FormatVersion)
+			}
+			if err := db.Set([]byte("c/x"), []byte("1"), pebble.Sync); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.Close(); err != nil {
+				t.Fatal(err)
+			}
+			db, err = Open(dir, o)
+			if err != nil {
+				t.Fatalf("reopen: %v", err)
+			}
+			defer db.Close()
+			if v, ok := get(t, db, []byte("c/x")); !ok || v != "1" {
+				t.Fatalf("data lost across reopen: %q %v", v, ok)
+			}
+			if v, _ := get(t, db, formatKey); v != FormatVersion {
+				t.Fatalf("format key after reopen = %q", v)
+			}
+			if o.FS == nil {
+				if _, err := vfs.Default.Stat(DBDir(dir)); err != nil {
+					t.Fatalf("DB not under DBDir: %v", err)
+				}
+			}
+		})
+	}
+}
+
+func TestOpenRefusesUnknownFormat(t *testing.T) {
+	tests := []struct {
+		name    string
+		version string
+	}{
+		{"newer", "cairn/2"},
+		{"etcd-like", "etcd/3"},
+		{"empty", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			fs := vfs.NewMem()
+			o := Options{FS: fs, NoSync: true}
+			db, err := Open("data", o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := db.Set(formatKey, []byte(tc.version), pebble.Sync); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.Close(); err != nil {
+				t.Fatal(err)
+			}
+			db, err = Open("data", o)
+			if err == nil {
+				db.Close()
+				t.Fatal("Open accepted an unknown format version")
+			}
+			if !errors.Is(err, ErrUnknownFormat) {
+				t.Fatalf("err = %v, want ErrUnknownFormat", err)
+			}
+			for _, want := range []string{"data", FormatVersion} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("err %q does not mention %q", err, want)
+				}
+			}
+			// The refused DB was closed: opening pebble again works.
+			db2, err := pebble.Open(DBDir("data"), &pebble.Options{FS: fs})
+			if err != nil {
+				t.Fatalf("DB left open after refusal: %v", err)
+			}
+			db2.Close()
+		})
+	}
+}
+
+func TestDBDir(t *testing.T) {
+	if got, want := DBDir("/var/lib/x.cairn"), filepath.Join("/var/lib/x.cairn", "member", "db"); got != want {
+		t.Fatalf("DBDir = %q, want %q", got, want)
+	}
+}
+
+func TestWriteSync(t *testing.T) {
+	if WriteSync(false) != pebble.Sync || WriteSync(true) != pebble.NoSync {
+		t.Fatal("WriteSync maps noSync the wrong way")
+	}
+}
+
+func TestPrefixEnd(t *testing.T) {
+	tests := []struct {
+		in, want []byte
+	}{
+		{[]byte("a"), []byte("b")},
+		{[]byte("r/"), []byte("r0")},
+		{[]byte("abc"), []byte("abd")},
+		{[]byte("a\xff"), []byte("b")},
+		{[]byte("a\xff\xff"), []byte("b")},
+		{[]byte{0x00}, []byte{0x01}},
+		{[]byte{0xff}, nil},
+		{[]byte{0xff, 0xff}, nil},
+		{[]byte{}, nil},
+		{nil, nil},
+	}
+	for _, tc := range tests {
+		in := append([]byte(nil), tc.in...)
+		got := PrefixEnd(tc.in)
+		if !bytes.Equal(got, tc.want) || (got == nil) != (tc.want == nil) {
+			t.Errorf("PrefixEnd(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+		if !bytes.Equal(in, tc.in) {
+			t.Errorf("PrefixEnd modified its input: %q -> %q", in, tc.in)
+		}
+		// Every key with the prefix sorts below the end.
+		if got != nil {
+			for _, suffix := range []string{"", "\x00", "\xff\xff\xff"} {
+				k := append(append([]byte(nil), tc.in...), suffix...)
+				if bytes.Compare(k, got) >= 0 {
+					t.Errorf("PrefixEnd(%q) = %q is not above %q", tc.in, got, k)
+				}
+			}
+		}
+	}
+}
+
+func inStateSpans(k []byte) bool {
+	for _, s := range StateSpans {
+		if bytes.Compare(k, s[0]) >= 0 && bytes.Compare(k, s[1]) < 0 {
+			return true
+		}
+	}
+	return false
+}
+
+func TestStateSpans(t *testing.T) {
+	tests := []struct {
+		key  string
+		want bool
+	}{
+		// Member-local keys.
+		{"\x00format", false},
+		{"\x00local", false},
+		{"\x00installing", false},
+		{"\x00", false},
+		{"\x00\xff", false},
+		// The raft log.
+		{"r/hs", false},
+		{"r/snap", false},
+		{"r/e/\x00\x00\x00\x00\x00\x00\x00\x01", false},
+		{"r/e/\xff\xff\xff\xff\xff\xff\xff\xff", false},
+		{"r/", false},
+		// Replicated state.
+		{"c", true},
+		{"cfoo\x00\x01", true},
+		{"k\xff\xff\xff\x00\x01", true},
+		{"h\x00\x00\x00\x00\x00\x00\x00\x02", true},
+		{"m/apply/index", true},
+		{"m/members/\x00\x00\x00\x00\x00\x00\x00\x01", true},
+		{"m/removed/\x00\x00\x00\x00\x00\x00\x00\x01", true},
+		{"m/alarms/x", true},
+		{"mmvcc/rev", true},
+		{"m/mvcc/rev", true},
+		{"l/r/\x00\x00\x00\x00\x00\x00\x00\x07", true},
+		{"l/k/\x00\x00\x00\x00\x00\x00\x00\x07key", true},
+		{"a", true},
+		{"\x01", true},
+		// Neighbours of "r/" that are not the raft log.
+		{"r", true},
+		{"r.", true},
+		{"r0", true},
+		{"s", true},
+	}
+	for _, tc := range tests {
+		if got := inStateSpans([]byte(tc.key)); got != tc.want {
+			t.Errorf("key %q in StateSpans = %v, want %v", tc.key, got, tc.want)
+		}
+	}
+	// Spans are ordered, non-empty and disjoint.
+	for i, s := range StateSpans {
+		if bytes.Compare(s[0], s[1]) >= 0 {
+			t.Errorf("span %d [%q, %q) is empty", i, s[0], s[1])
+		}
+		if i > 0 && bytes.Compare(StateSpans[i-1][1], s[0]) > 0 {
+			t.Errorf("span %d overlaps span %d", i, i-1)
+		}
+	}
+}
+
+// Iterating a DB by StateSpans yields exactly the replicated keys.
+func TestStateSpansIterate(t *testing.T) {
+	db, err := Open("data", Options{FS: vfs.NewMem(), NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	keys := []struct {
+		key   string
+		state bool
+	}{
+		{"\x00local", false}, {"\x00installing", false},
+		{"r/hs", false}, {"r/snap", false}, {"r/e/\x00\x00\x00\x00\x00\x00\x00\x05", false},
+		{"cfoo", true}, {"hxx", true}, {"kfoo", true}, {"l/r/1", true}, {"m/apply/index", true}, {"m/members/1", true},
+	}
+	var want []string
+	for _, k := range keys {
+		if err := db.Set([]byte(k.key), []byte("v"), pebble.NoSync); err != nil {
+			t.Fatal(err)
+		}
+		if k.state {
+			want = append(want, k.key)
+		}
+	}
+	sort.Strings(want)
+	var got []string
+	for _, s := range StateSpans {
+		it, err := db.NewIter(&pebble.IterOptions{LowerBound: s[0], UpperBound: s[1]})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for it.First(); it.Valid(); it.Next() {
+			got = append(got, string(it.Key()))
+		}
+		if err := it.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("keys in StateSpans = %q, want %q", got, want)
+	}
+}
