@@ -292,7 +292,15 @@ var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): `)
 func yamlErrText(err error) string {
 	s := strings.ReplaceAll(err.Error(), "\n", " ")
 	if m := yamlLineRE.FindStringSubmatch(s); m != nil {
-		return "line " + m[1] + ": " + s[len(m[0]):]
+		line, msg := m[1], s[len(m[0]):]
+		// For these errors yaml.v3 reports the line before the one at
+		// fault (it counts from the context mark, 0-based).
+		if strings.Contains(msg, "did not find expected") || strings.Contains(msg, "found a tab character") {
+			if n, err := strconv.Atoi(line); err == nil {
+				line = strconv.Itoa(n + 1)
+			}
+		}
+		return "line " + line + ": " + msg
 	}
 	return "invalid YAML: " + strings.TrimPrefix(s, "yaml: ")
 }

@@ -266,7 +266,8 @@ func ParseTxnOp(line string) (clientv3.Op, error) {
 		return clientv3.Op{}, Exitf(ExitInvalidInput, "invalid txn request: %s (%v)", line, err)
 	}
 	if len(args) < 2 {
-		return clientv3.Op{}, invalid()
+		// etcdctl's words for a request without a key.
+		return clientv3.Op{}, Exitf(ExitInvalidInput, "invalid txn compare request: %s", line)
 	}
 	fs := pflag.NewFlagSet(args[0], pflag.ContinueOnError)
 	fs.SetOutput(io.Discard)

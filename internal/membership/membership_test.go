@@ -185,9 +185,11 @@ func TestStoreChangesPersist(t *testing.T) {
 			want:   []Member{m1, m2},
 		},
 		{
-			name:   "update peer urls",
-			change: func(b *pebble.Batch) error { return e.s.UpdatePeerURLs(b, 0x20, []string{"http://b2:2380", "http://b3:2380"}) },
-			want:   []Member{m1, {ID: 0x20, PeerURLs: []string{"http://b2:2380", "http://b3:2380"}}},
+			name: "update peer urls",
+			change: func(b *pebble.Batch) error {
+				return e.s.UpdatePeerURLs(b, 0x20, []string{"http://b2:2380", "http://b3:2380"})
+			},
+			want: []Member{m1, {ID: 0x20, PeerURLs: []string{"http://b2:2380", "http://b3:2380"}}},
 		},
 		{
 			name: "set attributes",
@@ -203,8 +205,10 @@ func TestStoreChangesPersist(t *testing.T) {
 			removed: []uint64{0x10},
 		},
 		{
-			name:    "changes to unknown members are no-ops",
-			change:  func(b *pebble.Batch) error { return firstErr(e.s.Promote(b, 0x99), e.s.UpdatePeerURLs(b, 0x99, []string{"x"}), e.s.SetAttributes(b, 0x99, "n", nil)) },
+			name: "changes to unknown members are no-ops",
+			change: func(b *pebble.Batch) error {
+				return firstErr(e.s.Promote(b, 0x99), e.s.UpdatePeerURLs(b, 0x99, []string{"x"}), e.s.SetAttributes(b, 0x99, "n", nil))
+			},
 			want:    []Member{{ID: 0x20, Name: "m2", PeerURLs: []string{"http://b2:2380", "http://b3:2380"}, ClientURLs: []string{"http://b2:2379"}}},
 			removed: []uint64{0x10},
 		},

@@ -128,7 +128,7 @@ func (s *Server) servePeers() error {
 		if s.peerServerTLS != nil {
 			l = tlsListener(l, s.peerServerTLS)
 		}
-		hs := &http.Server{Handler: mux, ReadHeaderTimeout: 30 * time.Second}
+		hs := &http.Server{Handler: mux, ReadHeaderTimeout: 30 * time.Second, ErrorLog: s.httpErrorLog()}
 		s.peerSrvs = append(s.peerSrvs, hs)
 		s.wg.Add(1)
 		go func() {

@@ -93,7 +93,7 @@ func (s *Server) serveMetricsURLs() error {
 			}
 			l = tlsListener(l, s.clientServerTLS)
 		}
-		hs := &http.Server{Handler: mux, ReadHeaderTimeout: 30 * time.Second}
+		hs := &http.Server{Handler: mux, ReadHeaderTimeout: 30 * time.Second, ErrorLog: s.httpErrorLog()}
 		s.httpSrvs = append(s.httpSrvs, hs)
 		s.wg.Add(1)
 		go func() {

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log"
 	"math"
 	"net"
 	"net/http"
@@ -85,7 +87,7 @@ func (s *Server) Serve() error {
 // server, HTTP/1 to the HTTP handlers.
 func (s *Server) servePlain(l net.Listener) {
 	sl := newSplitListener(l)
-	hs := &http.Server{Handler: s.httpHandler(), ReadHeaderTimeout: 30 * time.Second}
+	hs := &http.Server{Handler: s.httpHandler(), ReadHeaderTimeout: 30 * time.Second, ErrorLog: s.httpErrorLog()}
 	s.httpSrvs = append(s.httpSrvs, hs)
 	s.closers = append(s.closers, sl)
 	s.wg.Add(2)
@@ -110,6 +112,7 @@ func (s *Server) serveTLS(l net.Listener) {
 	mux := s.httpHandler()
 	hs := &http.Server{
 		ReadHeaderTimeout: 30 * time.Second,
+		ErrorLog:          s.httpErrorLog(),
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.ProtoMajor == 2 && strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc") {
 				s.grpc.ServeHTTP(w, r)
@@ -291,8 +294,26 @@ type check struct {
 	run  func(ctx context.Context) error
 }
 
+// runChecks answers /livez and /readyz as etcd does: GET only; a sub-path
+// runs one named check (404 for an unknown one); ?exclude=NAME skips a
+// check; ?verbose lists each check before the verdict.
 func (s *Server) runChecks(w http.ResponseWriter, r *http.Request, prefix string, checks []check) {
+	if r.Method != http.MethodGet {
+		w.Header().Set("Allow", http.MethodGet)
+		http.Error(w, "Method Not Allowed", http.StatusMethodNotAllowed)
+		return
+	}
 	only := strings.TrimPrefix(strings.TrimPrefix(r.URL.Path, prefix), "/")
+	if only != "" {
+		found := false
+		for _, c := range checks {
+			found = found || c.name == only
+		}
+		if !found {
+			http.NotFound(w, r)
+			return
+		}
+	}
 	excluded := map[string]bool{}
 	for _, e := range r.URL.Query()["exclude"] {
 		excluded[e] = true
@@ -301,11 +322,7 @@ func (s *Server) runChecks(w http.ResponseWriter, r *http.Request, prefix string
 	var b strings.Builder
 	failed := false
 	for _, c := range checks {
-		if only != "" && c.name != only {
-			continue
-		}
-		if excluded[c.name] {
-			fmt.Fprintf(&b, "[+]%s excluded: ok\n", c.name)
+		if (only != "" && c.name != only) || excluded[c.name] {
 			continue
 		}
 		if err := c.run(r.Context()); err != nil {
@@ -323,8 +340,7 @@ func (s *Server) runChecks(w http.ResponseWriter, r *http.Request, prefix string
 		return
 	}
 	if verbose {
-		fmt.Fprintf(w, "%s%s check passed\n", b.String(), strings.TrimPrefix(prefix, "/"))
-		return
+		fmt.Fprint(w, b.String())
 	}
 	fmt.Fprint(w, "ok\n")
 }
@@ -365,3 +381,13 @@ type memberState struct{ s *Server }
 
 func (m memberState) IsLearner() bool { return m.s.node.Status().IsLearner }
 func (m memberState) HasLeader() bool { return m.s.node.Leader() != 0 }
+
+// httpErrorLog keeps net/http's own complaints (TLS handshake errors from
+// refused clients and the like) out of the JSON log unless debugging.
+func (s *Server) httpErrorLog() *log.Logger {
+	l, err := zap.NewStdLogAt(s.lg.Named("http"), zap.DebugLevel)
+	if err != nil {
+		return log.New(io.Discard, "", 0)
+	}
+	return l
+}

@@ -111,6 +111,10 @@ func New(cfg *config.Config, lg *zap.Logger) (*Server, error) {
 		maxReqBytes: int(cfg.MaxRequestBytes),
 		reqTimeout:  5*time.Second + 2*time.Duration(cfg.ElectionMs)*time.Millisecond,
 	}
+	// TLS files are checked first: a bad one must leave no data dir behind.
+	if err := s.setupTLS(); err != nil {
+		return nil, err
+	}
 	db, err := storage.Open(cfg.DataDir, storage.Options{NoSync: cfg.UnsafeNoFsync})
 	if err != nil {
 		return nil, err
@@ -122,9 +126,6 @@ func New(cfg *config.Config, lg *zap.Logger) (*Server, error) {
 			s.closeStorage()
 		}
 	}()
-	if err := s.setupTLS(); err != nil {
-		return nil, err
-	}
 	if err := repairInterruptedInstall(db, lg); err != nil {
 		return nil, err
 	}

@@ -2,8 +2,10 @@ package server
 
 import (
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"path/filepath"
 
 	"go.uber.org/zap"
@@ -70,8 +72,37 @@ func (s *Server) tlsInfo(ti config.TLSInfo, side string, urls []url.URL) (tlsuti
 	return info, nil
 }
 
+// checkTLSFiles names the option of the first TLS file that cannot be read.
+func checkTLSFiles(ti config.TLSInfo, side string) error {
+	prefix, block := "--", "client-transport-security"
+	if side == "peer" {
+		prefix, block = "--peer-", "peer-transport-security"
+	}
+	for _, f := range []struct{ flag, key, path string }{
+		{"cert-file", "cert-file", ti.CertFile},
+		{"key-file", "key-file", ti.KeyFile},
+		{"trusted-ca-file", "trusted-ca-file", ti.TrustedCAFile},
+		{"client-cert-file", "client-cert-file", ti.ClientCertFile},
+		{"client-key-file", "client-key-file", ti.ClientKeyFile},
+	} {
+		if f.path == "" {
+			continue
+		}
+		if _, err := os.ReadFile(f.path); err != nil {
+			return fmt.Errorf("cannot read %s%s (%s.%s) %s: %w", prefix, f.flag, block, f.key, f.path, errors.Unwrap(err))
+		}
+	}
+	return nil
+}
+
 // setupTLS builds the client-port and peer TLS configurations.
 func (s *Server) setupTLS() error {
+	if err := checkTLSFiles(s.cfg.ClientTLS, "client"); err != nil {
+		return err
+	}
+	if err := checkTLSFiles(s.cfg.PeerTLS, "peer"); err != nil {
+		return err
+	}
 	if needsTLS(s.cfg.ListenClientURLs) {
 		info, err := s.tlsInfo(s.cfg.ClientTLS, "client", s.cfg.ListenClientURLs)
 		if err != nil {
@@ -81,7 +112,7 @@ func (s *Server) setupTLS() error {
 			return fmt.Errorf("an https client URL needs --cert-file and --key-file (or --auto-tls)")
 		}
 		if s.clientServerTLS, err = tlsutil.ServerConfig(info); err != nil {
-			return err
+			return fmt.Errorf("client TLS (--cert-file, --key-file, --trusted-ca-file; client-transport-security): %w", err)
 		}
 	}
 	peerURLs := append(append([]url.URL(nil), s.cfg.ListenPeerURLs...), s.cfg.InitialAdvertisePeerURLs...)
@@ -94,12 +125,12 @@ func (s *Server) setupTLS() error {
 			return fmt.Errorf("an https peer URL needs --peer-cert-file and --peer-key-file (or --peer-auto-tls)")
 		}
 		if s.peerServerTLS, err = tlsutil.ServerConfig(info); err != nil {
-			return err
+			return fmt.Errorf("peer TLS (--peer-cert-file, --peer-key-file, --peer-trusted-ca-file; peer-transport-security): %w", err)
 		}
 	}
 	if !info.Empty() || info.TrustedCAFile != "" {
 		if s.peerClientTLS, err = tlsutil.ClientConfig(info); err != nil {
-			return err
+			return fmt.Errorf("peer TLS (--peer-cert-file, --peer-key-file, --peer-trusted-ca-file; peer-transport-security): %w", err)
 		}
 	} else {
 		s.peerClientTLS = &tls.Config{MinVersion: tls.VersionTLS12}

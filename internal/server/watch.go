@@ -6,7 +6,6 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/cairndb/cairn/internal/api"
-	"github.com/cairndb/cairn/internal/mvcc"
 	"github.com/cairndb/cairn/internal/watch"
 )
 
@@ -19,7 +18,7 @@ type watchState struct {
 // the hub's revision is the store's and every later event reaches it.
 func (s *Server) initWatch() {
 	s.watch.hub = watch.New(watch.Config{
-		Store:  watchStore{s.kv},
+		Store:  watchStore{s},
 		Rev:    s.kv.Rev(),
 		Header: s.header,
 		Logger: s.lg.Named("watch"),
@@ -29,7 +28,9 @@ func (s *Server) initWatch() {
 // notifyWatchers is called by the apply loop, in order, after each batch is
 // committed and published (kv.Committed), with the batch's events and the
 // store's revision. It does not block: the hub queues the batch (or, when
-// it is far behind, drops it and later reads storage instead).
+// it is far behind, drops it and later reads storage instead). After a
+// snapshot install, call it with no events and the new revision: the hub
+// then serves its watchers from storage.
 func (s *Server) notifyWatchers(evs []mvccpb.Event, rev int64) {
 	s.watch.hub.Notify(evs, rev)
 }
@@ -51,11 +52,12 @@ func (s *Server) stopWatch() {
 	}
 }
 
-// watchStore gives the hub the history in mvcc.
-type watchStore struct{ kv *mvcc.Store }
+// watchStore gives the hub the history in mvcc, through the server's
+// accessors: a snapshot install replaces the store.
+type watchStore struct{ s *Server }
 
-func (w watchStore) Read() watch.Reader { return w.kv.Read() }
-func (w watchStore) CompactRev() int64  { return w.kv.CompactRev() }
+func (w watchStore) Read() watch.Reader { return w.s.readTxn() }
+func (w watchStore) CompactRev() int64  { return w.s.compactRev() }
 
 type watchBackend struct{ h *watch.Hub }
 

@@ -131,6 +131,14 @@ func (in *inbox) add(evs []mvccpb.Event, rev int64) {
 	poke(in.poke)
 }
 
+// gap records that the revisions up to rev came without events.
+func (in *inbox) gap(rev int64) {
+	in.mu.Lock()
+	in.mu.overflow, in.mu.overRev = true, rev
+	in.mu.Unlock()
+	poke(in.poke)
+}
+
 // eventMem approximates the memory an event holds.
 func eventMem(ev *mvccpb.Event) int {
 	n := 128 + len(ev.Kv.Key) + len(ev.Kv.Value)

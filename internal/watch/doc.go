@@ -43,6 +43,21 @@
 //     by MaxPendingControl per stream: Request blocks the stream's receive
 //     loop when that many wait to be sent, as etcd does.
 //
+// # Fewer, larger responses for consumers that fall behind
+//
+// Events queued for a watcher join its previous response while that one
+// is still in the queue (Stream.joinLocked), up to 1 MiB, never across a
+// progress response or a control response of the watcher. A watcher's
+// events only move earlier relative to other watchers'; etcd's guarantees
+// are per watcher. A consumer that keeps up gets one response per batch.
+//
+// # Gaps
+//
+// A revision that moves without events through Notify (a raft snapshot
+// replaced the state), a batch that does not follow the last one, or
+// batches dropped because the inbox was full, all send every synced
+// watcher to catch-up from where it was, as etcd's restore does.
+//
 // # Revisions in headers
 //
 // The hub's revision is the last revision whose events it has queued to

@@ -144,7 +144,7 @@ func (c *client) responses() []*pb.WatchResponse {
 // wait waits until ok holds for the responses so far.
 func (c *client) wait(what string, ok func([]*pb.WatchResponse) bool) []*pb.WatchResponse {
 	c.t.Helper()
-	deadline := time.After(10 * time.Second)
+	deadline := time.After(20 * time.Second)
 	for {
 		rs := c.responses()
 		if ok(rs) {

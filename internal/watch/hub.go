@@ -117,6 +117,8 @@ type Hub struct {
 	stopc chan struct{}
 	wg    sync.WaitGroup
 
+	notified int64 // owned by Notify's caller: the last revision notified
+
 	// Owned by the hub goroutine.
 	rev     int64 // every event <= rev is queued for every synced watcher
 	synced  index
@@ -152,6 +154,8 @@ func New(cfg Config) *Hub {
 		reqc:  make(chan request, 1024),
 		stopc: make(chan struct{}),
 		rev:   cfg.Rev,
+
+		notified: cfg.Rev,
 	}
 	h.in.init(cfg.InboxEvents, cfg.InboxBytes)
 	h.back.init()
@@ -179,10 +183,22 @@ func (h *Hub) Stop() {
 // order, and the store's revision after it. evs (with PrevKv set for keys
 // that existed) now belong to the hub. Notify never blocks on watchers;
 // it is called by the apply goroutine only, in commit order.
+//
+// A revision that moves without events (the state was replaced by a raft
+// snapshot) is a gap: every synced watcher is then served from storage
+// from where it was, as etcd does on restore.
 func (h *Hub) Notify(evs []mvccpb.Event, rev int64) {
 	if len(evs) == 0 {
+		if rev > h.notified {
+			h.notified = rev
+			h.in.gap(rev)
+		}
 		return
 	}
+	if first := evs[0].Kv.ModRevision; first > h.notified+1 {
+		h.in.gap(first - 1) // revisions without events before these
+	}
+	h.notified = rev
 	h.in.add(evs, rev)
 }
 
@@ -223,9 +239,10 @@ func (h *Hub) drainInbox() {
 	if !overflow {
 		return
 	}
-	// Batches were dropped: everything synced now learns them from
-	// storage. The ring no longer reaches back without a gap.
-	h.lg.Warn("watch hub fell behind apply; serving watchers from storage",
+	// Batches were dropped, or the state jumped: everything synced now
+	// learns what it missed from storage. The ring no longer reaches back
+	// without a gap.
+	h.lg.Info("watch hub missed revisions; serving watchers from storage",
 		zap.Int64("from-revision", h.rev+1), zap.Int64("to-revision", overRev), zap.Int("watchers", h.synced.n))
 	var moved []*watcher
 	h.synced.each(func(w *watcher) { moved = append(moved, w) })

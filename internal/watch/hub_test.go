@@ -210,6 +210,7 @@ func TestProgressRequest(t *testing.T) {
 	c2.pause()
 	m2.put("a", "1")
 	m2.put("a", "2") // the queue is over budget now: the watcher leaves the hot path
+	waitHub(t, h2, 3)
 	c2.progress()
 	time.Sleep(50 * time.Millisecond)
 	c2.unpause()
@@ -307,11 +308,11 @@ func TestCancelAndClose(t *testing.T) {
 	m.put("a", "1")
 	c.waitEvents(0, 1)
 	c.cancel(0)
+	rs := c.waitN(3)
 	m.put("a", "2")
 	c2 := newClient(t, h)
 	c2.create(createReq("a", "", 2))
 	c2.waitEvents(0, 2)
-	rs := c.waitN(3)
 	if len(rs) != 3 || !rs[2].Canceled || rs[2].WatchId != 0 {
 		t.Fatalf("want created, event, canceled; got\n%s", fmtResps(rs))
 	}
@@ -351,4 +352,39 @@ func itoa(i int) string {
 		b = append([]byte{byte('0' + i%10)}, b...)
 	}
 	return string(b)
+}
+
+// A revision that moves without events (a snapshot replaced the state)
+// sends the synced watchers to storage for what they missed.
+func TestGap(t *testing.T) {
+	m := newMemStore()
+	h := newTestHub(t, m, Config{})
+	c := newClient(t, h)
+	c.create(createReq("a", "", 0))
+	c.waitN(1)
+	m.put("a", "1") // 2, notified
+	// Revisions 3 and 4 land in the store without reaching the hub, as
+	// with a snapshot install.
+	m.mu.Lock()
+	m.hub = nil
+	m.mu.Unlock()
+	m.put("a", "2")
+	m.put("b", "2")
+	m.mu.Lock()
+	m.hub = h
+	m.mu.Unlock()
+	h.Notify(nil, 4)
+	want := m.history(2, bounds{key: []byte("a")}, false, false, false)
+	sameEvents(t, "after the gap", c.waitEvents(0, 2), want)
+	// Events after a gap without the explicit call are caught too.
+	m.mu.Lock()
+	m.hub = nil
+	m.mu.Unlock()
+	m.put("a", "3") // 5
+	m.mu.Lock()
+	m.hub = h
+	m.mu.Unlock()
+	m.put("a", "4") // 6: the hub sees 6 after 4
+	want = m.history(2, bounds{key: []byte("a")}, false, false, false)
+	sameEvents(t, "after a silent gap", c.waitEvents(0, 4), want)
 }
