@@ -23,7 +23,7 @@ import (
 
 // failAfter bounds how long a test waits for something that must happen.
 // It only turns a hang into a failure; nothing is timed.
-const failAfter = 10 * time.Second
+const failAfter = 5 * time.Second
 
 // fakeRaft records what the transport hands to raft.
 type fakeRaft struct {
@@ -487,7 +487,7 @@ func returns(t *testing.T, what string, f func()) bool {
 	select {
 	case <-done:
 		return true
-	case <-time.After(failAfter / 2):
+	case <-time.After(failAfter):
 		t.Errorf("%s did not return: it blocks on an unresponsive peer", what)
 		return false
 	}

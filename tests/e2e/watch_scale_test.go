@@ -327,7 +327,7 @@ func TestWatchSlowConsumer(t *testing.T) {
 	// The stuck streams: on their own connection, each with watchers of
 	// every write with prev_kv (twice the bytes written); after the created
 	// responses nobody calls Recv.
-	conn, err := grpc.NewClient(e.m.ClientAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(e.m.ClientAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(1<<30)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,11 @@ package e2e
 import (
 	"context"
 	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -11,6 +15,8 @@ import (
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/cairndb/cairn/tests/framework"
 )
 
 // progressFlag sets the progress notification period under the name both
@@ -361,5 +367,191 @@ func TestWatchEtcdctl(t *testing.T) {
 		if got := procs[i].waitOutput(t, r.want); got != r.want {
 			t.Errorf("etcdctl %s: output\n%q\nwant\n%q", strings.Join(r.args, " "), got, r.want)
 		}
+	}
+}
+
+// seedWatchPy is the configuration guide's Python watch code (section 6,
+// EtcdConfigStore.watch, unchanged) run with Debian's python3-etcd3; it
+// prints each change and exits after the number given.
+const seedWatchPy = `
+import sys, threading
+import etcd3
+from typing import Callable, Dict
+
+class EtcdConfigStore:
+    def __init__(self, host='localhost', port=2379, prefix='/config/'):
+        self.client = etcd3.client(host=host, port=port)
+        self.prefix = prefix
+        self.cache: Dict[str, str] = {}
+        self.watchers: list = []
+
+    def watch(self, callback: Callable[[str, str], None]) -> None:
+        """Watch for configuration changes."""
+        def watch_callback(event):
+            for ev in event.events:
+                key = ev.key.decode('utf-8')[len(self.prefix):]
+                value = ev.value.decode('utf-8') if ev.value else None
+
+                if value:
+                    self.cache[key] = value
+                elif key in self.cache:
+                    del self.cache[key]
+
+                callback(key, value)
+
+        watch_id = self.client.add_watch_prefix_callback(
+            self.prefix,
+            watch_callback
+        )
+        self.watchers.append(watch_id)
+
+done = threading.Event()
+seen = []
+def on_change(key, value):
+    print(f"Config changed: {key} = {value}", flush=True)
+    seen.append(key)
+    if len(seen) >= int(sys.argv[3]):
+        done.set()
+
+store = EtcdConfigStore(host=sys.argv[1], port=int(sys.argv[2]), prefix='/config/api/')
+store.watch(on_change)
+print("watching", flush=True)
+if not done.wait(30):
+    sys.exit(1)
+`
+
+func TestWatchSeedPython(t *testing.T) {
+	t.Parallel()
+	if err := exec.Command("/usr/bin/python3", "-c", "import etcd3").Run(); err != nil {
+		t.Skip("Debian's python3-etcd3 is not installed")
+	}
+	e := newEnv(t)
+	script := filepath.Join(t.TempDir(), "watch.py")
+	if err := os.WriteFile(script, []byte(seedWatchPy), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	host, port, _ := strings.Cut(e.m.ClientAddr(), ":")
+	var out syncBuffer
+	cmd := exec.CommandContext(e.ctx, "/usr/bin/python3", script, host, port, "3")
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	for !strings.Contains(out.String(), "watching") {
+		select {
+		case err := <-done:
+			t.Fatalf("python exited (%v): %s", err, out.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	e.put(t, "/config/api/database_url", "postgresql://localhost:5432/api", 2)
+	e.put(t, "/config/api/settings", `{"max_connections": 100}`, 3)
+	if _, err := e.cli.Delete(e.ctx, "/config/api/database_url"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("python: %v: %s", err, out.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("python did not see the changes: %s", out.String())
+	}
+	want := "watching\nConfig changed: database_url = postgresql://localhost:5432/api\nConfig changed: settings = {\"max_connections\": 100}\nConfig changed: database_url = None\n"
+	if got := out.String(); !strings.HasPrefix(got, want) {
+		t.Errorf("python output:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// The configuration guide's Go watch loop (section 6, ConfigStore.Watch)
+// keeps a cache of the prefix in step with the store.
+func TestWatchSeedGo(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	prefix := "/config/api/"
+	var (
+		mu    sync.Mutex
+		cache = map[string]string{}
+		calls []string
+	)
+	ctx, cancel := context.WithCancel(e.ctx)
+	defer cancel()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		watchChan := e.cli.Watch(ctx, prefix, clientv3.WithPrefix())
+		for watchResp := range watchChan {
+			for _, event := range watchResp.Events {
+				key := string(event.Kv.Key)[len(prefix):]
+				value := string(event.Kv.Value)
+				mu.Lock()
+				if event.Type == clientv3.EventTypeDelete {
+					delete(cache, key)
+				} else {
+					cache[key] = value
+				}
+				calls = append(calls, key+"="+value)
+				mu.Unlock()
+			}
+		}
+	}()
+	time.Sleep(100 * time.Millisecond)
+	e.put(t, prefix+"database_url", "postgresql://localhost:5432/api", 2)
+	e.put(t, prefix+"settings", `{"max_connections": 100, "timeout": 30}`, 3)
+	e.put(t, prefix+"database_url", "postgresql://db:5432/api", 4)
+	if _, err := e.cli.Delete(e.ctx, prefix+"settings"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		n := len(calls)
+		mu.Unlock()
+		if n >= 4 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	want := []string{"database_url=postgresql://localhost:5432/api", `settings={"max_connections": 100, "timeout": 30}`, "database_url=postgresql://db:5432/api", "settings="}
+	if strings.Join(calls, "\n") != strings.Join(want, "\n") || len(cache) != 1 || cache["database_url"] != "postgresql://db:5432/api" {
+		t.Errorf("callbacks %q, cache %v; want %q", calls, cache, want)
+	}
+}
+
+// Every member serves watches from its own apply: a watcher on each member
+// of a three-member cluster sees the same events, whichever member took
+// the writes.
+func TestWatchEveryMember(t *testing.T) {
+	t.Parallel()
+	c := framework.NewCluster(t, framework.ClusterConfig{Size: 3})
+	ctx := framework.Context(t, time.Minute)
+	var chans []clientv3.WatchChan
+	var clis []*clientv3.Client
+	for _, m := range c.Members {
+		cli := m.Client(t)
+		clis = append(clis, cli)
+		chans = append(chans, cli.Watch(ctx, "m/", clientv3.WithPrefix(), clientv3.WithRev(1), clientv3.WithPrevKV()))
+	}
+	const n = 60
+	for i := 0; i < n; i++ {
+		cli := clis[i%len(clis)]
+		var err error
+		if i%7 == 6 {
+			_, err = cli.Delete(ctx, "m/"+itoa(i-1))
+		} else {
+			_, err = cli.Txn(ctx).Then(clientv3.OpPut("m/"+itoa(i), "v"), clientv3.OpPut("m/last", itoa(i))).Commit()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := n/7*1 + (n-n/7)*2
+	first := collect(t, chans[0], want)
+	for i := 1; i < len(chans); i++ {
+		checkEvents(t, "member "+itoa(i)+" against member 0", collect(t, chans[i], want), first)
 	}
 }
