@@ -41,6 +41,7 @@ var errMap = []struct {
 	{errs.ErrLeaderChanged, rpctypes.ErrGRPCLeaderChanged},
 	{errs.ErrNoSpace, rpctypes.ErrGRPCNoSpace},
 	{errs.ErrMemberNotFound, rpctypes.ErrGRPCMemberNotFound},
+	{errs.ErrIDRemoved, rpctypes.ErrGRPCMemberNotFound},
 	{errs.ErrNotCapable, rpctypes.ErrGRPCNotCapable},
 	{errs.ErrUnhealthy, rpctypes.ErrGRPCUnhealthy},
 	{errs.ErrCorrupt, rpctypes.ErrGRPCCorrupt},

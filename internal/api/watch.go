@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"google.golang.org/grpc/status"
 	"io"
 	"math/bits"
 	"math/rand/v2"
@@ -21,6 +22,8 @@ type WatchStream interface {
 	// Request hands a client request over, in order; it blocks while too
 	// many control responses are unsent.
 	Request(ctx context.Context, r *pb.WatchRequest) error
+	// Deny refuses a create request in order, with etcd's reply.
+	Deny(ctx context.Context, reason string) error
 	// ProgressTick asks for the periodic progress notifications.
 	ProgressTick()
 	// Ready is signalled when responses are queued; Pop takes them.
@@ -33,6 +36,8 @@ type WatchStream interface {
 // WatchBackend is what the Watch service needs from the server.
 type WatchBackend interface {
 	NewWatchStream() WatchStream
+	// CheckWatch says whether the stream's caller may watch [key, end).
+	CheckWatch(ctx context.Context, key, end []byte) error
 }
 
 // WatchOptions tune the Watch service.
@@ -123,6 +128,14 @@ func (ws *watchServer) recvLoop(ctx context.Context, gs pb.Watch_WatchServer, st
 		}
 		if err != nil {
 			return err
+		}
+		if c := req.GetCreateRequest(); c != nil {
+			if err := ws.b.CheckWatch(gs.Context(), c.Key, c.RangeEnd); err != nil {
+				if err := st.Deny(ctx, denyReason(err)); err != nil {
+					return err
+				}
+				continue
+			}
 		}
 		if err := st.Request(ctx, req); err != nil {
 			return err
@@ -237,4 +250,12 @@ func sendFragments(wr *pb.WatchResponse, limit int, send func(*pb.WatchResponse)
 func eventFieldSize(ev *mvccpb.Event) int {
 	n := ev.Size()
 	return 1 + (bits.Len64(uint64(n)|1)+6)/7 + n
+}
+
+// denyReason is the cancel_reason etcd gives: the error's etcd message.
+func denyReason(err error) string {
+	if st, ok := status.FromError(toGRPCError(err)); ok {
+		return st.Message()
+	}
+	return err.Error()
 }

@@ -109,15 +109,15 @@ func TestReadTxnEmptySections(t *testing.T) {
 
 func TestReadTxnErrors(t *testing.T) {
 	for in, want := range map[string]string{
-		"":                            "no input",
-		"bogus\n\n\n\n":               "malformed comparison: bogus",
-		"version(\"k\") = x\n\n\n\n":  "invalid txn compare request",
+		"":                             "no input",
+		"bogus\n\n\n\n":                "malformed comparison: bogus",
+		"version(\"k\") = x\n\n\n\n":   "invalid txn compare request",
 		"value(\"k\") ~ \"v\"\n\n\n\n": "malformed comparison",
-		"foo(\"k\") = \"v\"\n\n\n\n":  "unknown target foo",
-		"\nput k\n\n\n":               "invalid txn request: put k",
-		"\nfrob k v\n\n\n":            "invalid txn request: frob k v",
-		"\nget --bogus k\n\n\n":       "invalid txn request",
-		"\nput k \"open\n\n\n":        "invalid txn request",
+		"foo(\"k\") = \"v\"\n\n\n\n":   "unknown target foo",
+		"\nput k\n\n\n":                "invalid txn request: put k",
+		"\nfrob k v\n\n\n":             "invalid txn request: frob k v",
+		"\nget --bogus k\n\n\n":        "invalid txn request",
+		"\nput k \"open\n\n\n":         "invalid txn request",
 	} {
 		_, err := ReadTxn(bufio.NewReader(strings.NewReader(in)), nil)
 		if err == nil || !strings.Contains(err.Error(), want) {

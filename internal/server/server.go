@@ -351,6 +351,7 @@ func (s *Server) applyLoop() {
 			ents = e
 		case req := <-s.installc:
 			req.done <- s.installSnapshot(req.path)
+			s.notifyWatchers(nil, s.rev())
 			s.syncPeers(nil)
 			continue
 		}

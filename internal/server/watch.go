@@ -1,6 +1,9 @@
 package server
 
 import (
+	"context"
+
+	"go.etcd.io/etcd/api/v3/authpb"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"google.golang.org/grpc"
@@ -37,7 +40,7 @@ func (s *Server) notifyWatchers(evs []mvccpb.Event, rev int64) {
 
 // registerWatch registers the Watch service.
 func (s *Server) registerWatch(g *grpc.Server) {
-	pb.RegisterWatchServer(g, api.NewWatchServer(watchBackend{s.watch.hub}, api.WatchOptions{
+	pb.RegisterWatchServer(g, api.NewWatchServer(watchBackend{h: s.watch.hub, s: s}, api.WatchOptions{
 		ProgressInterval: s.cfg.WatchProgressNotifyInterval,
 		MaxRequestBytes:  s.maxReqBytes + grpcOverheadBytes,
 		Stopping:         s.stopc,
@@ -59,6 +62,14 @@ type watchStore struct{ s *Server }
 func (w watchStore) Read() watch.Reader { return w.s.readTxn() }
 func (w watchStore) CompactRev() int64  { return w.s.compactRev() }
 
-type watchBackend struct{ h *watch.Hub }
+type watchBackend struct {
+	h *watch.Hub
+	s *Server
+}
+
+// CheckWatch applies read permission to a new watcher (with auth on).
+func (b watchBackend) CheckWatch(ctx context.Context, key, end []byte) error {
+	return b.s.checkKeys(ctx, key, end, authpb.READ)
+}
 
 func (b watchBackend) NewWatchStream() api.WatchStream { return b.h.NewStream() }

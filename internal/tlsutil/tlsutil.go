@@ -32,7 +32,7 @@ type Info struct {
 	// SkipClientSANVerify skips the SAN check of peers' client certificates.
 	SkipClientSANVerify bool
 	// InsecureSkipVerify is set for auto-TLS peers (self-signed).
-	InsecureSkipVerify bool
+	InsecureSkipVerify     bool
 	MinVersion, MaxVersion uint16
 	CipherSuites           []uint16
 }

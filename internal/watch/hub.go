@@ -141,6 +141,7 @@ type request struct {
 	kind   reqKind
 	s      *Stream
 	create *pb.WatchCreateRequest
+	deny   string // reqCreate refused before it reached the hub (auth)
 	id     int64
 	fn     func()
 }
@@ -340,6 +341,10 @@ func (h *Hub) handle(r request) {
 	}
 	switch r.kind {
 	case reqCreate:
+		if r.deny != "" {
+			s.pushCtrl(&pb.WatchResponse{Header: h.cfg.Header(h.rev), WatchId: invalidID, Created: true, Canceled: true, CancelReason: r.deny}, nil, false)
+			return
+		}
 		h.create(s, r.create)
 	case reqCancel:
 		h.cancel(s, r.id)

@@ -154,6 +154,26 @@ func (s *Stream) Request(ctx context.Context, r *pb.WatchRequest) error {
 	}
 }
 
+// Deny answers a create request that was refused before the hub saw it
+// (permission denied, invalid token) as etcd does: created and canceled,
+// watch id -1, with reason. It keeps the order of the stream's replies.
+func (s *Stream) Deny(ctx context.Context, reason string) error {
+	if err := s.reserveCtrl(ctx); err != nil {
+		return err
+	}
+	select {
+	case s.h.reqc <- request{kind: reqCreate, s: s, deny: reason}:
+		return nil
+	case <-ctx.Done():
+		s.releaseCtrl()
+		return ctx.Err()
+	case <-s.donec:
+		return ErrStreamClosed
+	case <-s.h.stopc:
+		return ErrStopped
+	}
+}
+
 // ProgressTick asks the hub to send progress notifications to the
 // stream's progress_notify watchers that had no events since the last
 // tick. It does not wait; a tick the hub has no room for is skipped.
