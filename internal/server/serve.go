@@ -147,6 +147,7 @@ func (s *Server) newGRPCServer() *grpc.Server {
 	opts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(int(s.cfg.MaxRequestBytes) + grpcOverheadBytes),
 		grpc.MaxSendMsgSize(math.MaxInt32),
+		grpc.ForceServerCodec(api.Codec{}),
 		grpc.MaxConcurrentStreams(maxStreams(s.cfg.MaxConcurrentStreams)),
 		grpc.ChainUnaryInterceptor(s.metrics.UnaryInterceptor(), api.UnaryInterceptor(memberState{s})),
 		grpc.ChainStreamInterceptor(s.metrics.StreamInterceptor(), api.StreamInterceptor(memberState{s})),
