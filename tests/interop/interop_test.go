@@ -38,11 +38,25 @@ func TestInterop(t *testing.T) {
 		path string
 		err  error
 	}
+	// The guide's Go program builds while the cluster starts.
 	goProgram := make(chan built, 1)
 	go func() {
 		p, err := buildSeedGo()
 		goProgram <- built{p, err}
 	}()
+	var b built
+	gotProgram := false
+	getProgram := func() built {
+		if !gotProgram {
+			b, gotProgram = <-goProgram, true
+		}
+		return b
+	}
+	t.Cleanup(func() {
+		if p := getProgram().path; p != "" {
+			os.RemoveAll(filepath.Dir(p))
+		}
+	})
 
 	c := startCluster(t)
 	lead := c.leader(t)
@@ -53,11 +67,9 @@ func TestInterop(t *testing.T) {
 			break
 		}
 	}
-	b := <-goProgram
-	if b.err != nil {
+	if b := getProgram(); b.err != nil {
 		t.Fatal(b.err)
 	}
-	t.Cleanup(func() { os.RemoveAll(filepath.Dir(b.path)) })
 
 	for _, via := range []struct {
 		role string

@@ -38,7 +38,7 @@ func testSeedGo(t *testing.T, e *env, bin string) {
 		})
 
 	// PutIfNotExists, and reads through a store with an empty cache.
-	p.send(t, "step 2")
+	p.send(t, "next")
 	p.waitFor(t, "the reads of a fresh store", 30*time.Second, hasPrefixLine("Fresh GetAll: "))
 	e.checkKey(t, "/config/api/lock", "acquired", 1)
 
@@ -97,10 +97,10 @@ func testSeedPython(t *testing.T, e *env) {
 
 	// Reads through a store with an empty cache, then delete twice; the
 	// watch reports the delete.
-	p.send(t, "step 1")
+	p.send(t, "next")
 	p.waitFor(t, "the watch's report of the program's delete", 30*time.Second, hasLine(changed("settings", "None")))
 	e.checkKey(t, "/config/api/settings", "", 0)
-	p.send(t, "step 3")
+	p.send(t, "next")
 	p.waitFor(t, "the results of the deletes", 30*time.Second, hasPrefixLine("get(settings): "))
 
 	e.put(t, "/config/api/database_url", newDBURL)
