@@ -256,8 +256,7 @@ func (o *DelOptions) Op(args []string) (string, []clientv3.OpOption, error) {
 }
 
 // ImplicitRangeWarning is what `del <key> <range_end>` without --range
-// prints before waiting two seconds, as etcdctl 3.6 does.
+// prints on stderr (etcdctl 3.5 warns too; 3.6 also waits two seconds).
 func ImplicitRangeWarning(key, end string) string {
-	return fmt.Sprintf("Warning: Keys between %q and %q will be deleted. Please interrupt the command within next 2 seconds to cancel. "+
-		"You can provide `--range` flag to avoid the delay.\n", key, end)
+	return fmt.Sprintf("Warning: keys from %q up to %q will be deleted; add `--range` to say this is meant.\n", key, end)
 }

@@ -206,9 +206,9 @@ func (l *Lessor) Grant(id, ttl int64) (*Lease, error) {
 		ls.expiry = l.cfg.Clock.Now().Add(time.Duration(ls.TTL) * time.Second)
 	}
 	l.mu.leases[id] = ls
-	l.mu.Unlock()
-	l.writeRecord(ls)
 	c := *ls
+	l.mu.Unlock()
+	l.writeRecord(&c)
 	return &c, nil
 }
 
@@ -263,12 +263,14 @@ func (l *Lessor) Forget(id int64) {
 func (l *Lessor) Checkpoint(id, remaining int64) {
 	l.mu.Lock()
 	ls, ok := l.mu.leases[id]
+	var c Lease
 	if ok {
 		ls.RemainingTTL = remaining
+		c = *ls
 	}
 	l.mu.Unlock()
 	if ok {
-		l.writeRecord(ls)
+		l.writeRecord(&c)
 	}
 }
 

@@ -703,6 +703,7 @@ func TestReloadDamagedRecord(t *testing.T) {
 // Readers on other goroutines race with the apply goroutine's writes; -race
 // checks the locking.
 func TestConcurrentReaders(t *testing.T) {
+	const leases = 100
 	e := newEnv(t, 1)
 	e.l.Promote(0)
 	stop := make(chan struct{})
@@ -720,14 +721,18 @@ func TestConcurrentReaders(t *testing.T) {
 				e.l.Expired(5)
 				e.l.Remaining(5)
 				e.l.IDs()
-				_, _, _ = e.l.Renew(3)
-				_, _, _ = e.l.TimeToLive(3)
-				e.l.Lookup(3)
 				e.l.IsPrimary()
+				// Renew as soon as a lease appears, as a keep-alive
+				// stream does.
+				for id := int64(1); id <= leases; id++ {
+					_, _, _ = e.l.Renew(id)
+					_, _, _ = e.l.TimeToLive(id)
+					e.l.Lookup(id)
+				}
 			}
 		}()
 	}
-	for id := int64(1); id <= 50; id++ {
+	for id := int64(1); id <= leases; id++ {
 		e.batch()
 		if _, err := e.l.Grant(id, 10); err != nil {
 			t.Fatal(err)

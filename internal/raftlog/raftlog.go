@@ -146,8 +146,14 @@ func (l *Log) Save(hs raftpb.HardState, ents []raftpb.Entry, snap raftpb.Snapsho
 		if err := setProto(b, keySnapshot, &meta); err != nil {
 			return false, err
 		}
-		// Everything at or below the snapshot is covered by it.
-		if err := b.DeleteRange(entryKey(0), entryKey(snap.Metadata.Index+1), nil); err != nil {
+		// Raft drops its whole log when it takes a snapshot: entries at or
+		// below it are covered by it, and a stored tail above it belongs to
+		// the log that was replaced (it may carry older terms). The entries
+		// of this Ready, written below, come after the delete and win.
+		if err := b.DeleteRange(entryKey(0), entryKey(1<<64-1), nil); err != nil {
+			return false, err
+		}
+		if err := b.Delete(entryKey(1<<64-1), nil); err != nil {
 			return false, err
 		}
 	}

@@ -536,6 +536,14 @@ func TestReloadsReplacedClientCertAndCA(t *testing.T) {
 	p.issue(t, "client", "admin", nil, false, true)
 	bump(t, 1, p.caFile, p.serverCrt, p.serverKey, p.clientCrt, p.clientKey)
 
+	// The dialing side verifies servers with Go's standard checks (host
+	// name or IP included), whose CA pool is fixed when the config is made:
+	// it refuses the new CA until it is rebuilt (a member restart). The
+	// serving side follows the replaced CA file at once.
+	if h := dial(t, scfg, ccfg); h.clientErr == nil {
+		t.Fatal("the old client config accepted a server certificate from the new CA")
+	}
+	ccfg = mustClient(t, Info{CertFile: p.clientCrt, KeyFile: p.clientKey, TrustedCAFile: p.caFile})
 	h := dial(t, scfg, ccfg)
 	if !h.ok() {
 		t.Fatalf("handshake after moving to the new CA: %v / %v", h.serverErr, h.clientErr)

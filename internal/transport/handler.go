@@ -38,6 +38,13 @@ func (t *Transport) Handler() http.Handler {
 // checkRequest validates the sender: same cluster, not removed, addressed to
 // us. It writes the refusal itself and returns 0 on failure.
 func (t *Transport) checkRequest(w http.ResponseWriter, r *http.Request) uint64 {
+	// A refusal closes the connection: otherwise the HTTP/1 server would
+	// first try to drain the (endless) request body and the sender would
+	// never hear the answer.
+	refuse := func(msg string, code int) {
+		w.Header().Set("Connection", "close")
+		http.Error(w, msg, code)
+	}
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
@@ -49,24 +56,24 @@ func (t *Transport) checkRequest(w http.ResponseWriter, r *http.Request) uint64 
 			zap.String("local-member-cluster-id", fmt.Sprintf("%x", t.cfg.ClusterID)),
 			zap.String("remote-peer-cluster-id", r.Header.Get(headerClusterID)),
 			zap.String("remote-addr", r.RemoteAddr))
-		http.Error(w, "cluster ID mismatch", http.StatusPreconditionFailed)
+		refuse("cluster ID mismatch", http.StatusPreconditionFailed)
 		return 0
 	}
 	from, err := strconv.ParseUint(r.Header.Get(headerFrom), 16, 64)
 	if err != nil || from == 0 {
-		http.Error(w, "missing sender", http.StatusBadRequest)
+		refuse("missing sender", http.StatusBadRequest)
 		return 0
 	}
 	if t.cfg.Raft.IsRemoved(from) {
 		t.lg.Warn("refused a removed member", zap.String("remote-peer-id", fmt.Sprintf("%x", from)))
-		http.Error(w, "the member has been permanently removed from the cluster", http.StatusGone)
+		refuse("the member has been permanently removed from the cluster", http.StatusGone)
 		return 0
 	}
 	if to, err := strconv.ParseUint(r.Header.Get(headerTo), 16, 64); err != nil || to != t.cfg.ID {
 		t.lg.Warn("refused a message for another member ID",
 			zap.String("local-member-id", fmt.Sprintf("%x", t.cfg.ID)),
 			zap.String("to", r.Header.Get(headerTo)))
-		http.Error(w, "member ID mismatch", http.StatusPreconditionFailed)
+		refuse("member ID mismatch", http.StatusPreconditionFailed)
 		return 0
 	}
 	return from
@@ -110,13 +117,13 @@ func (t *Transport) sendSnapshot(p *peer, m raftpb.Message) {
 		return
 	}
 	pr, pw := io.Pipe()
-	req, err := t.newRequest(t.ctx, p.url(), pathSnapshot, p.id, pr)
+	req, err := t.newRequest(p.ctx, p.url(), pathSnapshot, p.id, pr)
 	if err != nil {
 		return
 	}
 	req.Header.Set(headerSnapMsg, base64.StdEncoding.EncodeToString(hdr))
 	go func() {
-		pw.CloseWithError(t.cfg.Snapshotter.WriteSnapshot(t.ctx, pw))
+		pw.CloseWithError(t.cfg.Snapshotter.WriteSnapshot(p.ctx, pw))
 	}()
 	t.lg.Info("sending snapshot to peer", zap.String("peer", fmt.Sprintf("%x", p.id)), zap.Uint64("index", m.Snapshot.Metadata.Index))
 	resp, err := t.client.Do(req)

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"sync"
@@ -28,6 +29,10 @@ type peer struct {
 		active time.Time
 	}
 	failing atomic.Bool
+	// ctx is canceled by stop, so a request to a peer that never answers
+	// (a paused process) does not hold up RemovePeer.
+	ctx    context.Context
+	cancel context.CancelFunc
 }
 
 func newPeer(t *Transport, id uint64, urls []string) *peer {
@@ -39,6 +44,7 @@ func newPeer(t *Transport, id uint64, urls []string) *peer {
 		donec: make(chan struct{}),
 	}
 	p.mu.urls = append([]string(nil), urls...)
+	p.ctx, p.cancel = context.WithCancel(t.ctx)
 	return p
 }
 
@@ -90,7 +96,10 @@ func (p *peer) enqueue(m raftpb.Message) {
 }
 
 func (p *peer) stop() {
-	p.once.Do(func() { close(p.stopc) })
+	p.once.Do(func() {
+		close(p.stopc)
+		p.cancel()
+	})
 	<-p.donec
 }
 
@@ -158,7 +167,7 @@ func (p *peer) stream() error {
 		return nil
 	}
 	pr, pw := io.Pipe()
-	req, err := p.t.newRequest(p.t.ctx, p.url(), pathRaft, p.id, pr)
+	req, err := p.t.newRequest(p.ctx, p.url(), pathRaft, p.id, pr)
 	if err != nil {
 		return err
 	}

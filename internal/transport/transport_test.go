@@ -580,8 +580,11 @@ func TestAddPeerUpdatesURLs(t *testing.T) {
 		t.Fatal("dead URL never reported unreachable")
 	}
 	a.tr.AddPeer(2, []string{b.srv.URL})
-	// Messages queued while the sender backs off are dropped, so keep
-	// sending until one arrives.
+	// Messages queued while the sender backs off are dropped (raft
+	// retransmits), so keep sending, as raft's heartbeats do, until one
+	// arrives.
+	resend := time.NewTicker(10 * time.Millisecond)
+	defer resend.Stop()
 	deadline := time.After(failAfter)
 	for i := uint64(2); ; i++ {
 		a.tr.Send([]raftpb.Message{app(1, 2, i)})
@@ -590,8 +593,7 @@ func TestAddPeerUpdatesURLs(t *testing.T) {
 			return
 		case <-deadline:
 			t.Fatal("no message reached the updated URL")
-		case <-a.raft.unreachable:
-			// still backing off: send again
+		case <-resend.C:
 		}
 	}
 }
