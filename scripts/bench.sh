@@ -36,7 +36,9 @@ EOF
 
 cd "$(dirname "$0")/.."
 cmdline="scripts/bench.sh"
-for a in "$@"; do cmdline+=" $(printf '%q' "$a")"; done
+for a in "$@"; do
+	if [[ "$a" =~ ^[A-Za-z0-9_./,=:+-]+$ ]]; then cmdline+=" $a"; else cmdline+=" $(printf '%q' "$a")"; fi
+done
 
 rounds="" duration="" quick=0 only="" write=0 results="" build=1
 etcd_bin=/usr/bin/etcd cairn_bin=bin/cairn
@@ -141,32 +143,46 @@ stop_server() {
 
 # run_one SERVER WORKLOAD ROUND: one fresh server, one workload, one JSON line.
 run_one() {
-	local server=$1 w=$2 round=$3 bin dir cport pport client peer rss disk i
+	local server=$1 w=$2 round=$3 bin dir cport pport client peer rss disk apparent i
 	bin=$etcd_bin; [ "$server" = cairn ] && bin=$cairn_bin
 	dir=$(mktemp -d "$work/$server.XXXX")
-	cport=$(free_port); pport=$(free_port)
-	while [ "$pport" = "$cport" ]; do pport=$(free_port); done
-	client=http://127.0.0.1:$cport peer=http://127.0.0.1:$pport
-	"$bin" --name bench --data-dir "$dir/data" \
-		--listen-client-urls "$client" --advertise-client-urls "$client" \
-		--listen-peer-urls "$peer" --initial-advertise-peer-urls "$peer" \
-		--initial-cluster "bench=$peer" --initial-cluster-state new \
-		--log-level error >"$dir/server.log" 2>&1 &
-	server_pid=$!
-	for i in $(seq 60); do
-		if ETCDCTL_API=3 timeout 5 etcdctl --endpoints "$client" --dial-timeout 1s \
-			--command-timeout 1s endpoint health >/dev/null 2>&1; then
-			break
-		fi
-		if ! kill -0 "$server_pid" 2>/dev/null || [ "$i" = 60 ]; then
-			echo "bench.sh: $server did not come up on $client; its log:" >&2
-			tail -20 "$dir/server.log" >&2
-			exit 1
-		fi
-		sleep 0.5
+	local attempt up=0
+	for attempt in 1 2 3; do
+		cport=$(free_port); pport=$(free_port)
+		while [ "$pport" = "$cport" ]; do pport=$(free_port); done
+		client=http://127.0.0.1:$cport peer=http://127.0.0.1:$pport
+		rm -rf "$dir/data"
+		"$bin" --name bench --data-dir "$dir/data" \
+			--listen-client-urls "$client" --advertise-client-urls "$client" \
+			--listen-peer-urls "$peer" --initial-advertise-peer-urls "$peer" \
+			--initial-cluster "bench=$peer" --initial-cluster-state new \
+			--log-level error >"$dir/server.log" 2>&1 &
+		server_pid=$!
+		for i in $(seq 60); do
+			if ETCDCTL_API=3 timeout 5 etcdctl --endpoints "$client" --dial-timeout 1s \
+				--command-timeout 1s endpoint health >/dev/null 2>&1; then
+				up=1
+				break
+			fi
+			if ! kill -0 "$server_pid" 2>/dev/null || [ "$i" = 60 ]; then
+				break
+			fi
+			sleep 0.5
+		done
+		[ "$up" = 1 ] && break
+		stop_server
+		# Another process took a free port between the check and the bind:
+		# try again on new ports.
+		grep -q "address already in use" "$dir/server.log" && continue
+		break
 	done
+	if [ "$up" != 1 ]; then
+		echo "bench.sh: $server did not come up on $client; its log:" >&2
+		tail -20 "$dir/server.log" >&2
+		exit 1
+	fi
 	# shellcheck disable=SC2086 # args[] holds words on purpose
-	if ! timeout $((duration * 3 + 120)) bin/cairn-bench --endpoints "$client" --json \
+	if ! timeout $((duration * 3 + 120)) bin/cairn-bench --endpoints "$client" --json --server-pid "$server_pid" \
 		--duration "${duration}s" "${common[@]}" ${args[$w]} >"$dir/result.json" 2>"$dir/bench.err"; then
 		echo "bench.sh: cairn-bench failed against $server ($w):" >&2
 		cat "$dir/bench.err" >&2
@@ -175,9 +191,10 @@ run_one() {
 	rss=$(awk '/^VmHWM:/ {print $2}' "/proc/$server_pid/status" 2>/dev/null || echo 0)
 	stop_server
 	disk=$(du -sk "$dir/data" | cut -f1)
+	apparent=$(du -sk --apparent-size "$dir/data" | cut -f1)
 	jq -c --arg server "$server" --arg lbl "${label[$w]}" --argjson round "$round" \
-		--argjson rss "${rss:-0}" --argjson disk "$disk" \
-		'. + {server: $server, label: $lbl, round: $round, rss_kib: $rss, disk_kib: $disk}' \
+		--argjson rss "${rss:-0}" --argjson disk "$disk" --argjson apparent "$apparent" \
+		'. + {server: $server, label: $lbl, round: $round, rss_kib: $rss, disk_kib: $disk, disk_apparent_kib: $apparent}' \
 		"$dir/result.json" >>"$results"
 	jq -r --arg s "$server" --arg l "${label[$w]}" --argjson r "$round" --argjson rss "${rss:-0}" \
 		'"round \($r) \($l): \($s) \(.throughput | floor) req/s, p50 \(.p50_ms * 100 | round / 100) ms, p99 \(.p99_ms * 100 | round / 100) ms, RSS \($rss / 1024 | floor) MiB, errors \(.errors)"' \
@@ -194,7 +211,13 @@ for round in $(seq "$rounds"); do
 	done
 done
 
-version() { timeout 5 "$1" --version 2>/dev/null | head -1 || true; }
+# version prints the line of `--version` naming the server (cairn prints
+# etcd's API version first, then its own).
+version() {
+	local out
+	out=$(timeout 5 "$1" --version 2>/dev/null || true)
+	grep -i -m1 "^$2 version" <<<"$out" || head -1 <<<"$out"
+}
 report() {
 	echo "### $started"
 	echo
@@ -204,9 +227,9 @@ report() {
 	echo
 	for s in "${servers[@]}"; do
 		if [ "$s" = etcd ]; then
-			echo "- etcd: \`$etcd_bin\`, $(version "$etcd_bin")"
+			echo "- etcd: \`$etcd_bin\`, $(version "$etcd_bin" etcd)"
 		else
-			echo "- cairn: \`$cairn_bin\`, $(version "$cairn_bin")$(git log -1 --format=' (commit %h)' 2>/dev/null || true)"
+			echo "- cairn: \`$cairn_bin\`, $(version "$cairn_bin" cairn)$(git describe --always --dirty 2>/dev/null | sed 's/.*/ (commit &)/' || true)"
 		fi
 	done
 	echo
