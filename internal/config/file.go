@@ -295,7 +295,7 @@ func yamlErrText(err error) string {
 		line, msg := m[1], s[len(m[0]):]
 		// For these errors yaml.v3 reports the line before the one at
 		// fault (it counts from the context mark, 0-based).
-		if strings.Contains(msg, "did not find expected") || strings.Contains(msg, "found a tab character") {
+		if strings.Contains(msg, "did not find expected ',' or ']'") || strings.Contains(msg, "found a tab character") {
 			if n, err := strconv.Atoi(line); err == nil {
 				line = strconv.Itoa(n + 1)
 			}
