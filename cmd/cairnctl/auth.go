@@ -364,7 +364,7 @@ func (a *app) roleCommand() *cobra.Command {
 			}
 			perm, ok := permType(args[1])
 			if !ok {
-				return ctl.Exitf(ctl.ExitBadArgs, "invalid permission type %s", args[1])
+				return ctl.Exitf(ctl.ExitBadArgs, "invalid permission type: %s", args[1])
 			}
 			key, end, err := permRange(args[2:], prefix, fromKey)
 			if err != nil {

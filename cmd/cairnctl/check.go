@@ -9,7 +9,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/http"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -65,61 +64,6 @@ func (o *checkOptions) addFlags(cmd *cobra.Command, prefix string) {
 	cmd.Flags().StringVar(&o.prefix, "prefix", prefix, "The prefix for the check's keys")
 	cmd.Flags().BoolVar(&o.autoCompact, "auto-compact", false, "Compact storage with last revision after test is finished.")
 	cmd.Flags().BoolVar(&o.autoDefrag, "auto-defrag", false, "Defragment storage after test is finished.")
-}
-
-// latencies are the outcome of a load run.
-type latencies struct {
-	mu     sync.Mutex
-	lats   []time.Duration
-	errs   map[string]int
-	first  time.Time
-	last   time.Time
-	closed bool
-}
-
-func (l *latencies) add(start, end time.Time, err error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if err != nil {
-		if l.errs == nil {
-			l.errs = make(map[string]int)
-		}
-		l.errs[err.Error()]++
-		return
-	}
-	if l.first.IsZero() || start.Before(l.first) {
-		l.first = start
-	}
-	if end.After(l.last) {
-		l.last = end
-	}
-	l.lats = append(l.lats, end.Sub(start))
-}
-
-// stats returns requests per second, the slowest request and the standard
-// deviation, in seconds.
-func (l *latencies) stats() (rps, slowest, stddev float64) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if len(l.lats) == 0 {
-		return 0, 0, 0
-	}
-	var sum float64
-	for _, d := range l.lats {
-		s := d.Seconds()
-		sum += s
-		slowest = max(slowest, s)
-	}
-	mean := sum / float64(len(l.lats))
-	var v float64
-	for _, d := range l.lats {
-		v += (d.Seconds() - mean) * (d.Seconds() - mean)
-	}
-	stddev = math.Sqrt(v / float64(len(l.lats)))
-	if total := l.last.Sub(l.first).Seconds(); total > 0 {
-		rps = float64(len(l.lats)) / total
-	}
-	return rps, slowest, stddev
 }
 
 // clients opens n clients on the global endpoints.
@@ -227,18 +171,18 @@ request slower than 500ms, a standard deviation under 100ms.`,
 					}
 				}
 			}()
-			var lat latencies
-			pace := newPacer(cfg.limit)
+			var lat ctl.Latencies
+			pace := ctl.NewPacer(cfg.limit)
 			value := string(make([]byte, 1024))
 			var wg sync.WaitGroup
 			for _, c := range cs {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					for pace.wait(ctx) {
+					for pace.Wait(ctx) {
 						st := time.Now()
 						_, err := c.Put(context.WithoutCancel(ctx), randomKey(o.prefix, 256), value)
-						lat.add(st, time.Now(), err)
+						lat.Add(st, time.Now(), err)
 					}
 				}()
 			}
@@ -267,21 +211,16 @@ request slower than 500ms, a standard deviation under 100ms.`,
 	return cmd
 }
 
-func (a *app) perfVerdict(lat *latencies, limit int) error {
+func (a *app) perfVerdict(lat *ctl.Latencies, limit int) error {
 	ok := true
-	if len(lat.errs) != 0 {
+	if errs := lat.Errors(); len(errs) != 0 {
 		fmt.Fprintln(a.out, "FAIL: too many errors")
-		keys := make([]string, 0, len(lat.errs))
-		for k := range lat.errs {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			fmt.Fprintf(a.out, "FAIL: ERROR(%v) -> %d\n", k, lat.errs[k])
+		for _, e := range errs {
+			fmt.Fprintf(a.out, "FAIL: ERROR(%v) -> %d\n", e.Err, e.Count)
 		}
 		ok = false
 	}
-	rps, slowest, stddev := lat.stats()
+	rps, slowest, stddev := lat.Stats()
 	if rps/float64(limit) <= 0.9 {
 		fmt.Fprintf(a.out, "FAIL: Throughput too low: %d writes/s\n", int(rps)+1)
 		ok = false
@@ -306,37 +245,6 @@ func (a *app) perfVerdict(lat *latencies, limit int) error {
 	}
 	fmt.Fprintln(a.out, "FAIL")
 	return ctl.ExitSilently(ctl.ExitError)
-}
-
-// pacer hands out request slots at a fixed rate to any number of workers.
-type pacer struct {
-	mu       sync.Mutex
-	next     time.Time
-	interval time.Duration
-}
-
-func newPacer(perSecond int) *pacer {
-	return &pacer{next: time.Now(), interval: time.Second / time.Duration(perSecond)}
-}
-
-// wait blocks until the caller's slot; false when ctx ends first.
-func (p *pacer) wait(ctx context.Context) bool {
-	p.mu.Lock()
-	now := time.Now()
-	if p.next.Before(now) {
-		p.next = now
-	}
-	slot := p.next
-	p.next = p.next.Add(p.interval)
-	p.mu.Unlock()
-	t := time.NewTimer(time.Until(slot))
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return ctx.Err() == nil
-	case <-ctx.Done():
-		return false
-	}
 }
 
 func (a *app) checkDatascaleCommand() *cobra.Command {
@@ -382,7 +290,7 @@ func (a *app) checkDatascaleCommand() *cobra.Command {
 					}
 				}
 			}()
-			var lat latencies
+			var lat ctl.Latencies
 			value := string(make([]byte, 512))
 			var wg sync.WaitGroup
 			for _, c := range cs {
@@ -392,7 +300,7 @@ func (a *app) checkDatascaleCommand() *cobra.Command {
 					for k := range reqs {
 						st := time.Now()
 						_, err := c.Put(ctx, k, value)
-						lat.add(st, time.Now(), err)
+						lat.Add(st, time.Now(), err)
 						bar.Add(1)
 					}
 				}()
@@ -410,10 +318,10 @@ func (a *app) checkDatascaleCommand() *cobra.Command {
 				fmt.Fprintln(a.out, "FAIL: Could not read process_resident_memory_bytes after the put operations.")
 				return ctl.ExitSilently(ctl.ExitError)
 			}
-			if len(lat.errs) != 0 {
+			if errs := lat.Errors(); len(errs) != 0 {
 				fmt.Fprintln(a.out, "FAIL: too many errors")
-				for k, v := range lat.errs {
-					fmt.Fprintf(a.out, "FAIL: ERROR(%v) -> %d\n", k, v)
+				for _, e := range errs {
+					fmt.Fprintf(a.out, "FAIL: ERROR(%v) -> %d\n", e.Err, e.Count)
 				}
 				return ctl.ExitSilently(ctl.ExitError)
 			}

@@ -23,10 +23,12 @@ import (
 )
 
 // conn is a client and the context its commands run under. When no
-// connection is up after --dial-timeout, the context is cancelled with a
-// *connectError that says which endpoints failed and why, so a command
-// against a dead cluster fails after the dial timeout with one clear line
-// instead of "context deadline exceeded" after the command timeout.
+// connection is up after --dial-timeout and probing the endpoints finds why
+// (connection refused, a TLS mismatch, an untrusted certificate...), the
+// context is cancelled with a *connectError saying which endpoints failed
+// and why: a command against a dead cluster fails after the dial timeout
+// with one clear line, instead of "context deadline exceeded" after the
+// command timeout.
 type conn struct {
 	*clientv3.Client
 	ctx    context.Context
@@ -100,32 +102,24 @@ func (c *conn) watchdog(a *app, d time.Duration) {
 			if cc.GetState() == connectivity.Ready {
 				return
 			}
-			cerr := a.diagnose(c.eps, c.tls)
-			if cerr == nil {
-				cerr = &connectError{reasons: []string{fmt.Sprintf("%s: no connection within the dial timeout (%v)", strings.Join(c.eps, ","), d)}}
+			// Give up early only for a clear reason (refused, TLS...): a
+			// server that answers but is slow gets the command timeout, as
+			// with etcdctl.
+			if cerr := a.diagnose(c.eps, c.tls); cerr != nil {
+				c.cancel(cerr)
 			}
-			c.cancel(cerr)
 			return
 		}
 	}
 }
 
 // connectError returns the connection failure behind err, if the command
-// failed because a client never connected.
+// failed because its client never connected (commands pass their errors
+// through conn.explain).
 func (a *app) connectError(err error) error {
 	var ce *connectError
 	if errors.As(err, &ce) {
 		return ce
-	}
-	if isServerError(err) {
-		return nil
-	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	for _, c := range a.conns {
-		if errors.As(context.Cause(c.ctx), &ce) {
-			return ce
-		}
 	}
 	return nil
 }
@@ -188,7 +182,7 @@ func (a *app) diagnose(eps []string, tlsCfg *tls.Config) *connectError {
 // probe checks one endpoint and says what is wrong with it ("" if nothing
 // is). Without deep, only a TCP (or unix socket) connection is tried.
 func probe(ep string, tlsCfg *tls.Config, deep bool) string {
-	network, addr, secure, host := splitEndpoint(ep, tlsCfg != nil)
+	network, addr, secure, host := ctl.SplitEndpoint(ep, tlsCfg != nil)
 	d := net.Dialer{Timeout: time.Second}
 	nc, err := d.Dial(network, addr)
 	if err != nil {
@@ -219,7 +213,20 @@ func probe(ep string, tlsCfg *tls.Config, deep bool) string {
 		cfg.ServerName = host
 	}
 	tc := tls.Client(nc, cfg)
-	if err := tc.Handshake(); err != nil {
+	err = tc.Handshake()
+	if err == nil {
+		// With TLS 1.3 a server that wants a client certificate refuses
+		// it only after the handshake: wait briefly for its alert.
+		tc.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+		var b [1]byte
+		if _, rerr := tc.Read(b[:]); rerr != nil {
+			var ne net.Error
+			if !errors.As(rerr, &ne) || !ne.Timeout() {
+				err = rerr
+			}
+		}
+	}
+	if err != nil {
 		var ue x509.UnknownAuthorityError
 		var he x509.HostnameError
 		switch {
@@ -235,32 +242,6 @@ func probe(ep string, tlsCfg *tls.Config, deep bool) string {
 		return "TLS: " + err.Error()
 	}
 	return ""
-}
-
-// splitEndpoint reads an endpoint as clientv3 does: scheme://host:port,
-// host:port, or unix:path.
-func splitEndpoint(ep string, defaultTLS bool) (network, addr string, secure bool, host string) {
-	secure = defaultTLS
-	switch {
-	case strings.HasPrefix(ep, "unix://"), strings.HasPrefix(ep, "unixs://"):
-		u, _ := url.Parse(ep)
-		return "unix", u.Host + u.Path, strings.HasPrefix(ep, "unixs"), "localhost"
-	case strings.HasPrefix(ep, "unix:"), strings.HasPrefix(ep, "unixs:"):
-		_, p, _ := strings.Cut(ep, ":")
-		return "unix", p, strings.HasPrefix(ep, "unixs"), "localhost"
-	}
-	if strings.Contains(ep, "://") {
-		u, err := url.Parse(ep)
-		if err == nil {
-			secure = u.Scheme == "https"
-			ep = u.Host
-		}
-	}
-	host, _, err := net.SplitHostPort(ep)
-	if err != nil {
-		host = ep
-	}
-	return "tcp", ep, secure, host
 }
 
 // tlsConfig is the client TLS of --cert, --key, --cacert and

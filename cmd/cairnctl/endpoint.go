@@ -202,7 +202,7 @@ func (a *app) epHashKVCommand(cluster *bool) *cobra.Command {
 				return err
 			}
 			var hs []ctl.EpHashKV
-			failed := false
+			var failed error
 			for _, ep := range eps {
 				err := a.reachable(c, ep)
 				if err == nil {
@@ -215,14 +215,14 @@ func (a *app) epHashKVCommand(cluster *bool) *cobra.Command {
 					}
 					err = c.explain(herr)
 				}
-				failed = true
+				failed = err
 				fmt.Fprintf(a.errOut, "Failed to get the hash of endpoint %s (%v)\n", ep, err)
 			}
 			if err := a.p.EndpointHashKV(hs); err != nil {
 				return err
 			}
-			if failed {
-				return ctl.ExitSilently(ctl.ExitError)
+			if failed != nil {
+				return ctl.Exit(ctl.ExitError, failed)
 			}
 			return nil
 		},

@@ -119,10 +119,19 @@ func (a *app) rootCommand() *cobra.Command {
 		a.roleCommand(), a.checkCommand(),
 	)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return ctl.Exit(ctl.ExitError, fmt.Errorf("%w\nRun '%s --help' for usage.", err, c.CommandPath()))
+		return &usageError{err: err, hint: fmt.Sprintf("Run '%s --help' for usage.", c.CommandPath())}
 	})
 	return root
 }
+
+// usageError is a command line that does not parse. Like etcdctl, cairnctl
+// exits 1 and ends with the "Error:" line; a hint comes before it.
+type usageError struct {
+	err  error
+	hint string
+}
+
+func (e *usageError) Error() string { return e.err.Error() }
 
 // preRun applies ETCDCTL_* variables to the global flags that were not given
 // on the command line, then sets up the output printer.
@@ -275,7 +284,7 @@ func (a *app) client() (*conn, error) {
 	return a.dial(eps, acc)
 }
 
-// useArgs rejects extra positional arguments with etcdctl's message.
+// noArgs rejects positional arguments with etcdctl's message.
 func noArgs(name string) cobra.PositionalArgs {
 	return func(_ *cobra.Command, args []string) error {
 		if len(args) != 0 {

@@ -31,7 +31,7 @@ func (a *app) getCommand() *cobra.Command {
 				a.p.ValueOnly = true
 			}
 			if o.CountOnly && a.p.Format != ctl.FormatFields && a.p.Format != ctl.FormatJSON {
-				return ctl.Exitf(ctl.ExitBadArgs, "--count-only is only for `--write-out=fields` (or json)")
+				return ctl.Exitf(ctl.ExitBadArgs, "--count-only is only for `--write-out=fields` or `--write-out=json`")
 			}
 			c, err := a.client()
 			if err != nil {
@@ -109,10 +109,9 @@ func (a *app) delCommand() *cobra.Command {
 				return err
 			}
 			if len(args) == 2 && !o.Range {
-				// etcdctl 3.6: a second argument deletes a whole range, easy
-				// to do by accident; give the user time to interrupt.
+				// A second argument deletes a whole range, easy to do by
+				// accident (a key with a space, unquoted): say so on stderr.
 				a.errOut.Write([]byte(ctl.ImplicitRangeWarning(args[0], args[1])))
-				time.Sleep(2 * time.Second)
 			}
 			c, err := a.client()
 			if err != nil {

@@ -39,18 +39,28 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	msg := err.Error()
 	if cerr := a.connectError(err); cerr != nil {
 		msg = cerr.Error()
-	} else if st, ok := status.FromError(err); ok && st.Code() == codes.Unimplemented {
+	} else if st := grpcStatus(err); st != nil && st.Code() == codes.Unimplemented {
 		msg = "the server does not support this command yet (" + st.Message() + ")"
-	} else if !errors.As(err, &ee) && isUsageError(err) {
-		// cobra's own errors (unknown flag, unknown command): etcdctl exits
-		// 1 after printing them.
+	} else if ue := (*usageError)(nil); errors.As(err, &ue) {
+		fmt.Fprintln(stderr, ue.hint)
 		code = ctl.ExitError
-		if strings.HasPrefix(msg, "unknown command") {
-			msg += "\nRun '" + root.CommandPath() + " --help' for usage."
-		}
+	} else if !errors.As(err, &ee) && isUsageError(err) {
+		// cobra's own errors (unknown command): etcdctl exits 1 after
+		// printing them.
+		code = ctl.ExitError
+		fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", root.CommandPath())
 	}
 	fmt.Fprintln(stderr, "Error:", msg)
 	return code
+}
+
+// grpcStatus is the gRPC status inside err, if any.
+func grpcStatus(err error) *status.Status {
+	var se interface{ GRPCStatus() *status.Status }
+	if errors.As(err, &se) {
+		return se.GRPCStatus()
+	}
+	return nil
 }
 
 // isUsageError reports cobra's argument parsing errors.

@@ -3,6 +3,7 @@ package ctl
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -140,10 +141,10 @@ func TestWatchAgainstEtcdctl(t *testing.T) {
 		})
 	}
 	e.waitWatchCount(t, base+2*len(cases))
-	ctlOK(t, ep, "put", "w/a", "1")               // 3
-	ctlOK(t, ep, "put", "w/b", "2")               // 4
-	ctlOK(t, ep, "put", "w/a", "three words")     // 5
-	ctlOK(t, ep, "del", "w/", "--prefix")         // 6
+	ctlOK(t, ep, "put", "w/a", "1")                                    // 3
+	ctlOK(t, ep, "put", "w/b", "2")                                    // 4
+	ctlOK(t, ep, "put", "w/a", "three words")                          // 5
+	ctlOK(t, ep, "del", "w/", "--prefix")                              // 6
 	if r := ctl(t, ep, "\nput w/a 4\nput w/b 5", "txn"); r.code != 0 { // 7: two events, one response
 		t.Fatalf("txn: %+v", r)
 	}
@@ -196,7 +197,7 @@ func TestWatchInteractive(t *testing.T) {
 	e := &seedEnv{metrics: m.ClientURL + "/metrics"}
 	base := e.watchCount(t)
 	w := startBGStdin(t, cairnctlPath, []string{"--endpoints=" + ep, "watch", "-i"},
-		"watch i/a\nwatch i/ --prefix --prev-kv\nbogus\n")
+		"watch i/a\nwatch i/ --prefix --prev-kv\nbogus\nprogress\n")
 	e.waitWatchCount(t, base+2)
 	ctlOK(t, ep, "put", "i/a", "1")
 	ctlOK(t, ep, "put", "i/b", "2")
@@ -205,6 +206,9 @@ func TestWatchInteractive(t *testing.T) {
 	got := w.waitFor("PUT\ni/a\n1\nPUT\ni/a\n1\nPUT\ni/b\n2\n", 10*time.Second)
 	if strings.Count(got, "PUT\ni/a\n1\n") != 2 || strings.Count(got, "PUT\ni/b\n2\n") != 1 {
 		t.Errorf("watch -i printed %q, want two events for i/a and one for i/b (%v)", got, want)
+	}
+	if !regexp.MustCompile(`(?m)^progress notify: \d+$`).MatchString(got) {
+		t.Errorf("watch -i did not print the progress notification: %q", got)
 	}
 	if !strings.Contains(w.stderr(), "Invalid command bogus (only support watch)") {
 		t.Errorf("watch -i stderr %q", w.stderr())
@@ -245,6 +249,16 @@ func TestSnapshotSaveAndStatus(t *testing.T) {
 	}
 	if r := ctl(t, ep+","+ep, "", "snapshot", "save", path); r.code != 5 || !strings.Contains(r.stderr, "not multiple") {
 		t.Errorf("snapshot save with two endpoints: exit %d %q", r.code, r.stderr)
+	}
+	// On a terminal, a progress bar (on stderr); util-linux's script gives
+	// the command one.
+	if _, err := exec.LookPath("script"); err == nil {
+		cmd := fmt.Sprintf("%s --endpoints=%s snapshot save %s", cairnctlPath, ep, filepath.Join(dir, "tty.db"))
+		r := run(t, command{bin: "script", args: []string{"-qec", cmd, "/dev/null"}})
+		if r.code != 0 || !strings.Contains(r.stdout, "\r\x1b[Ksnapshot [") || !strings.Contains(r.stdout, "] 100% ") ||
+			!strings.Contains(r.stdout, "Snapshot saved at ") {
+			t.Errorf("snapshot save on a terminal: exit %d %q", r.code, r.stdout)
+		}
 	}
 }
 

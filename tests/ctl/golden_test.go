@@ -1,27 +1,30 @@
 package ctl
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
-	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
-	"time"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 
 	"github.com/cairndb/cairn/tests/framework"
 )
 
-// The golden test runs one script of commands twice against a fresh
-// single-member server with the same name, ports and cluster token, so that
-// member and cluster IDs, URLs and revisions come out the same: first with
-// Debian's etcdctl 3.4, then with cairnctl. Each step's outputs must then be
-// equal, once values that must differ (lease IDs, durations, database
-// sizes, remaining TTLs) are replaced by placeholders and, for the steps
-// where etcdctl 3.6 prints differently from 3.4, 3.4's output is rewritten
-// into 3.6's (cairnctl follows 3.6).
+// The golden test runs one script of commands twice, side by side, each
+// against its own fresh single-member server: with Debian's etcdctl 3.4 and
+// with cairnctl. The servers have the same name and cluster token, so
+// revisions come out the same, and etcdctl's output has its server's ports
+// and IDs replaced by cairnctl's. Each step's outputs must then be equal,
+// once values that must differ (lease IDs, durations, database sizes,
+// remaining TTLs) are replaced by placeholders and, for the steps where
+// etcdctl 3.6 prints differently from 3.4, 3.4's output is rewritten into
+// 3.6's (cairnctl follows 3.6).
 
 // step is one command of the golden script.
 type step struct {
@@ -42,9 +45,10 @@ type step struct {
 func args(s ...string) []string { return s }
 
 // runScript runs steps with bin against endpoint addr and returns the
-// results, normalised: see normaliser.
-func runScript(t *testing.T, bin, addr, dir string, steps []step) []result {
-	t.Helper()
+// results, normalised (see scriptVars.normalise), with the strings of
+// rename replaced. It may run on any goroutine: failures to start bin come
+// back as an error.
+func runScript(bin, addr, dir string, steps []step, rename map[string]string) ([]result, error) {
 	vars := &scriptVars{addr: addr, dir: dir}
 	out := make([]result, len(steps))
 	for i, s := range steps {
@@ -59,18 +63,21 @@ func runScript(t *testing.T, bin, addr, dir string, steps []step) []result {
 		for _, e := range s.env {
 			env = append(env, vars.expand(e))
 		}
-		start := time.Now()
-		r := run(t, command{bin: bin, args: argv, env: env, stdin: s.stdin, dir: dir})
-		if d := time.Since(start); d > time.Second {
-			t.Logf("%s %q took %v", filepath.Base(bin), s.args, d)
+		r, err := runErr(command{bin: bin, args: argv, env: env, stdin: s.stdin, dir: dir})
+		if err != nil {
+			return nil, err
 		}
 		vars.capture(r.stdout)
 		out[i] = r
 	}
 	for i := range out {
 		out[i] = vars.normalise(out[i])
+		for from, to := range rename {
+			out[i].stdout = strings.ReplaceAll(out[i].stdout, from, to)
+			out[i].stderr = strings.ReplaceAll(out[i].stderr, from, to)
+		}
 	}
-	return out
+	return out, nil
 }
 
 // scriptVars are the values one run of the script discovers (lease IDs,
@@ -163,25 +170,46 @@ func (v *scriptVars) normalise(r result) result {
 // etcdctl.
 func TestGoldenAgainstEtcdctl(t *testing.T) {
 	haveEtcdctl(t)
-	clientPort, err := framework.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	peerPort, err := framework.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
+	t.Parallel()
 	steps := goldenSteps(t)
-	runWith := func(bin string) []result {
-		m := framework.NewMember(t, framework.MemberConfig{Name: "golden", ClientPort: clientPort, PeerPort: peerPort})
-		m.Start(t)
-		dir := t.TempDir()
-		res := runScript(t, bin, m.ClientAddr(), dir, steps)
-		m.Kill(t)
-		return res
+	// Two servers, one per client, run side by side. Each has its own ports
+	// and so its own member and cluster IDs; they are chosen to print as
+	// long as each other, so that etcdctl's output, with its server's
+	// ports and IDs replaced by cairnctl's, lines up byte for byte.
+	ma, mb := goldenMember(t), goldenMember(t)
+	for _, m := range []*framework.Member{ma, mb} {
+		if err := m.Launch(framework.BinaryPath(t)); err != nil {
+			t.Fatal(err)
+		}
 	}
-	want := runWith(etcdctlPath)
-	got := runWith(cairnctlPath)
+	ctx, cancel := context.WithTimeout(context.Background(), framework.DefaultReadyTimeout)
+	defer cancel()
+	for _, m := range []*framework.Member{ma, mb} {
+		if err := m.WaitReady(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rename := map[string]string{
+		ma.ClientAddr(): mb.ClientAddr(),
+		strings.TrimPrefix(ma.PeerURL, "http://"): strings.TrimPrefix(mb.PeerURL, "http://"),
+		fmt.Sprintf("%x", ma.ID()):                fmt.Sprintf("%x", mb.ID()),
+		strconv.FormatUint(ma.ID(), 10):           strconv.FormatUint(mb.ID(), 10),
+		fmt.Sprintf("%x", clusterID(ma)):          fmt.Sprintf("%x", clusterID(mb)),
+		strconv.FormatUint(clusterID(ma), 10):     strconv.FormatUint(clusterID(mb), 10),
+	}
+	var want, got []result
+	var errA, errB error
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		want, errA = runScript(etcdctlPath, ma.ClientAddr(), t.TempDir(), steps, rename)
+	}()
+	go func() { defer wg.Done(); got, errB = runScript(cairnctlPath, mb.ClientAddr(), t.TempDir(), steps, nil) }()
+	wg.Wait()
+	if errA != nil || errB != nil {
+		t.Fatalf("etcdctl: %v; cairnctl: %v", errA, errB)
+	}
 	for i, s := range steps {
 		name := strings.Join(s.args, " ")
 		if s.stdin != "" {
@@ -198,6 +226,30 @@ func TestGoldenAgainstEtcdctl(t *testing.T) {
 		if w != g {
 			t.Errorf("step %d: %s\netcdctl: exit %d\nstdout:\n%s\nstderr:\n%s\ncairnctl: exit %d\nstdout:\n%s\nstderr:\n%s",
 				i, name, w.code, w.stdout, w.stderr, g.code, g.stdout, g.stderr)
+		}
+	}
+}
+
+func clusterID(m *framework.Member) uint64 { return framework.ComputeClusterID([]uint64{m.ID()}) }
+
+// goldenMember prepares a one-member cluster named golden on five-digit
+// ports whose member and cluster IDs print as 16 hex digits.
+func goldenMember(t *testing.T) *framework.Member {
+	t.Helper()
+	for {
+		cp, err := framework.FreePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		pp, err := framework.FreePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		peer := fmt.Sprintf("http://127.0.0.1:%d", pp)
+		id := framework.ComputeMemberID([]string{peer}, framework.DefaultToken)
+		cid := framework.ComputeClusterID([]uint64{id})
+		if cp >= 10000 && pp >= 10000 && len(fmt.Sprintf("%x", id)) == 16 && len(fmt.Sprintf("%x", cid)) == 16 {
+			return framework.NewMember(t, framework.MemberConfig{Name: "golden", ClientPort: cp, PeerPort: pp})
 		}
 	}
 }
@@ -307,6 +359,59 @@ func unordered(t *testing.T, want, got result) {
 	}
 }
 
+// rangeWarning compares a two-argument del: cairnctl also warns on stderr
+// that a range is deleted (as etcdctl 3.5 and 3.6 do).
+func rangeWarning(t *testing.T, want, got result) {
+	t.Helper()
+	if !strings.HasPrefix(got.stderr, "Warning: ") {
+		t.Errorf("no warning on stderr: %q", got.stderr)
+	}
+	got.stderr = ""
+	if want != got {
+		t.Errorf("etcdctl:\n%+v\ncairnctl:\n%+v", want, got)
+	}
+}
+
+// protobufRange compares -w protobuf of a range response: the wire bytes
+// carry the servers' IDs, which the textual renaming cannot reach, so the
+// IDs are cleared on both sides first.
+func protobufRange(t *testing.T, want, got result) {
+	t.Helper()
+	clear := func(s string) string {
+		var r pb.RangeResponse
+		if err := r.Unmarshal([]byte(s)); err != nil {
+			t.Fatalf("not a RangeResponse: %v", err)
+		}
+		r.Header.ClusterId, r.Header.MemberId = 0, 0
+		b, _ := r.Marshal()
+		return string(b)
+	}
+	if want.code != got.code || clear(want.stdout) != clear(got.stdout) {
+		t.Errorf("etcdctl %q, cairnctl %q", want.stdout, got.stdout)
+	}
+}
+
+// protobufMembers compares -w protobuf of member list, IDs and URLs
+// cleared (see protobufRange).
+func protobufMembers(t *testing.T, want, got result) {
+	t.Helper()
+	clear := func(s string) string {
+		var r pb.MemberListResponse
+		if err := r.Unmarshal([]byte(s)); err != nil {
+			t.Fatalf("not a MemberListResponse: %v", err)
+		}
+		r.Header.ClusterId, r.Header.MemberId = 0, 0
+		for _, m := range r.Members {
+			m.ID, m.PeerURLs, m.ClientURLs = 0, nil, nil
+		}
+		b, _ := r.Marshal()
+		return string(b)
+	}
+	if want.code != got.code || clear(want.stdout) != clear(got.stdout) {
+		t.Errorf("etcdctl %q, cairnctl %q", want.stdout, got.stdout)
+	}
+}
+
 // goldenSteps is the script.
 func goldenSteps(t *testing.T) []step {
 	p2, _ := framework.FreePort()
@@ -324,7 +429,7 @@ func goldenSteps(t *testing.T) []step {
 		{args: args("get", "foo")},
 		{args: args("get", "foo", "-w", "json")},
 		{args: args("get", "foo", "-w", "fields")},
-		{args: args("get", "foo", "-w", "protobuf")},
+		{args: args("get", "foo", "-w", "protobuf"), cmp: protobufRange},
 		{args: args("get", "foo", "--hex")},
 		{args: args("get", "foo", "--consistency=s")},
 		{args: args("put", "/config/api/database_url", "postgresql://localhost:5432/api")},
@@ -367,6 +472,11 @@ func goldenSteps(t *testing.T) []step {
 		{args: args("del")},
 		{args: args("del", "a", "--prefix", "--from-key")},
 		{args: args("put", "/config/api/b", "2")},
+		{args: args("put", "r/1", "1")},
+		{args: args("put", "r/2", "2")},
+		{args: args("put", "r/3", "3")},
+		{args: args("del", "r/1", "r/3"), cmp: rangeWarning},
+		{args: args("get", "r/", "--prefix")},
 
 		// Transactions.
 		{args: args("txn"), stdin: strict},
@@ -445,7 +555,7 @@ func goldenSteps(t *testing.T) []step {
 		{args: args("member", "list", "-w", "table")},
 		{args: args("member", "list", "-w", "json")},
 		{args: args("member", "list", "-w", "fields"), fix34: dropZeroRevision},
-		{args: args("member", "list", "-w", "protobuf")},
+		{args: args("member", "list", "-w", "protobuf"), cmp: protobufMembers},
 		{args: args("member", "add", "learner2", "--peer-urls="+peer2, "--learner"), fix34: asLearner, cmp: unordered},
 		{args: args("member", "list"), cmp: unordered},
 		{args: args("member", "list", "-w", "table"), cmp: unordered},

@@ -103,6 +103,15 @@ type command struct {
 // run executes c with a 60s limit and returns its output.
 func run(t *testing.T, c command) result {
 	t.Helper()
+	r, err := runErr(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// runErr is run for any goroutine: it returns the failure to start.
+func runErr(c command) (result, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, c.bin, c.args...)
@@ -116,9 +125,9 @@ func run(t *testing.T, c command) result {
 	if ee, ok := err.(*exec.ExitError); ok {
 		r.code = ee.ExitCode()
 	} else if err != nil {
-		t.Fatalf("%s %q: %v", c.bin, c.args, err)
+		return r, fmt.Errorf("%s %q: %w", c.bin, c.args, err)
 	}
-	return r
+	return r, nil
 }
 
 // cleanEnv is the test's environment without ETCDCTL_* variables, plus
