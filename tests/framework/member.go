@@ -363,6 +363,31 @@ func (m *Member) Pause(t testing.TB) {
 	if err := m.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
+	// SIGSTOP is delivered asynchronously: wait until the kernel reports
+	// the process stopped, so a request sent next cannot be served.
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if stopped, ok := processStopped(m.pid()); !ok || stopped {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+	t.Fatalf("framework: member %s did not stop within 5s of SIGSTOP", m.Name)
+}
+
+// processStopped reads /proc/PID/stat: ok is false when it cannot tell
+// (not Linux, or the process is gone).
+func processStopped(pid int) (stopped, ok bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false, false
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 || i+2 >= len(b) {
+		return false, false
+	}
+	st := b[i+2]
+	return st == 'T' || st == 't', true
 }
 
 // Resume continues a paused process with SIGCONT.
@@ -414,4 +439,14 @@ func (m *Member) LogTail(n int) string {
 func (m *Member) LogContains(s string) bool {
 	b, _ := os.ReadFile(m.LogPath)
 	return bytes.Contains(b, []byte(s))
+}
+
+// pid is the running process's id, or 0.
+func (m *Member) pid() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.runningLocked() {
+		return 0
+	}
+	return m.mu.cmd.Process.Pid
 }
