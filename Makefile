@@ -19,8 +19,13 @@ test: unit e2e
 unit:
 	$(GO) test -race -count=1 ./internal/... ./cmd/...
 
+# tests/robustness (the fault-injection harness of issue #9) is still being
+# built; it runs on its own with `go test ./tests/robustness` until it is
+# reliable enough for every commit.
+E2E_PKGS = $(shell $(GO) list ./tests/... | grep -v /tests/robustness)
+
 e2e:
-	$(GO) test -count=1 -timeout 15m ./tests/...
+	$(GO) test -count=1 -timeout 15m $(E2E_PKGS)
 
 clean:
 	rm -rf $(BIN)

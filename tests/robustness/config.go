@@ -4,7 +4,9 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -15,6 +17,7 @@ var (
 	flagDuration = flag.Duration("duration", 0, "robustness: duration of the client traffic (default 80s); env "+envDuration)
 	flagSize     = flag.Int("size", 0, "robustness: cluster size, 3 or 5 (default 3); env "+envSize)
 	flagOutDir   = flag.String("outdir", "", "robustness: directory for the summary, the porcupine visualisation and the member logs; env "+envOutDir)
+	flagFaults   = flag.String("faults", "", "robustness: comma-separated fault kinds to inject (default all); env "+envFaults)
 )
 
 const (
@@ -22,6 +25,7 @@ const (
 	envDuration = "CAIRN_ROBUSTNESS_DURATION"
 	envSize     = "CAIRN_ROBUSTNESS_SIZE"
 	envOutDir   = "CAIRN_ROBUSTNESS_OUTDIR"
+	envFaults   = "CAIRN_ROBUSTNESS_FAULTS"
 )
 
 // Defaults of the short run that `go test ./tests/...` makes.
@@ -76,6 +80,19 @@ func ConfigFromFlags() (Config, error) {
 	if c.OutDir == "" {
 		c.OutDir = os.Getenv(envOutDir)
 	}
+	faults := *flagFaults
+	if faults == "" {
+		faults = os.Getenv(envFaults)
+	}
+	if faults != "" {
+		for _, f := range strings.Split(faults, ",") {
+			k := FaultKind(strings.TrimSpace(f))
+			if !slices.Contains(AllFaults, k) {
+				return c, fmt.Errorf("robustness: unknown fault kind %q; known: %v", k, AllFaults)
+			}
+			c.Faults = append(c.Faults, k)
+		}
+	}
 	if c.Seed == 0 {
 		c.Seed = uint64(time.Now().UnixNano())%1_000_000_000 + 1
 	}
@@ -102,8 +119,16 @@ func (c Config) Rounds() (n int, each time.Duration) {
 
 // ReproduceArgs is the command that repeats this run.
 func (c Config) ReproduceArgs() string {
-	return fmt.Sprintf("go test ./tests/robustness -run '^TestRobustness$' -count=1 -v -timeout %v -args -seed %d -duration %v -size %d",
+	s := fmt.Sprintf("go test ./tests/robustness -run '^TestRobustness$' -count=1 -v -timeout %v -args -seed %d -duration %v -size %d",
 		c.TestTimeout().Round(time.Minute), c.Seed, c.Duration, c.Size)
+	if c.Faults != nil {
+		var fs []string
+		for _, f := range c.Faults {
+			fs = append(fs, string(f))
+		}
+		s += " -faults " + strings.Join(fs, ",")
+	}
+	return s
 }
 
 // TestTimeout is a generous bound on the whole run.

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -39,6 +40,14 @@ func mountTmpfs(parent string, size int64) (*tmpfs, error) {
 		return nil, fmt.Errorf("mount -t tmpfs -o %s tmpfs %s: %w", opts, dir, err)
 	}
 	return &tmpfs{dir: dir}, nil
+}
+
+// grow resizes the file system to size bytes.
+func (t *tmpfs) grow(size int64) error {
+	if err := syscall.Mount("tmpfs", t.dir, "tmpfs", syscall.MS_REMOUNT, fmt.Sprintf("size=%d,mode=0700", size)); err != nil {
+		return fmt.Errorf("mount -o remount,size=%d %s: %w", size, t.dir, err)
+	}
+	return nil
 }
 
 // unmount detaches the file system; a process still using it keeps it
@@ -130,69 +139,113 @@ func copyTree(src, dst string) (int64, error) {
 }
 
 // diskFull fills the disk under m's data dir while the clients run, frees
-// it, and brings the member back if it stopped. The first time, it moves
-// the member's data dir onto a tmpfs of its own.
+// it, and brings the member back if it stopped.
+//
+// Pebble preallocates its WAL in blocks of 110% of the memtable (70 MiB),
+// so a member whose disk had room when its WAL started would write on into
+// that reserved space long after the disk filled. The fault therefore
+// moves the member (SIGKILL, copy, restart) onto a new tmpfs with less
+// than a block of free space, so the WAL grows page by page and a full
+// disk stops it at once. Afterwards the tmpfs grows, so the member does
+// not run out of space by itself before it is moved again.
 func (n *nemesis) diskFull(rec *FaultRecord, m *member) error {
 	rec.Targets = []string{m.name}
 	if n.r.noTmpfs != "" {
 		rec.Detail = "skipped: " + n.r.noTmpfs
 		return nil
 	}
-	fsys := n.r.tmpfs[m.idx]
-	if fsys == nil {
-		// Move the data dir: stop the member (a crash is fine), copy, and
-		// start it on the copy.
-		if err := m.fm.Signal(syscall.SIGKILL); err != nil {
-			return err
-		}
-		if _, err := m.fm.WaitExit(framework.DefaultStopTimeout); err != nil {
-			return err
-		}
-		size := int64(512 << 20)
-		if used, err := dirSize(m.fm.DataDir); err == nil && 4*used > size {
-			size = 4 * used
-		}
-		var err error
-		fsys, err = mountTmpfs(n.r.scratch, size)
-		if err != nil {
-			n.r.noTmpfs = err.Error()
-			n.notef("disk-full faults are skipped: %v", err)
-			rec.Detail = "skipped: " + err.Error()
-			return n.r.launch(m)
-		}
-		n.r.tmpfs[m.idx] = fsys
-		if _, err := copyTree(m.fm.DataDir, fsys.dataDir()); err != nil {
-			return fmt.Errorf("copying %s onto the tmpfs: %w", m.fm.DataDir, err)
-		}
-		m.fm.DataDir = fsys.dataDir()
-		if err := n.r.launch(m); err != nil {
-			return err
-		}
-	}
-	filled, err := fsys.fill()
-	if err != nil {
-		return fmt.Errorf("filling %s: %w", fsys.dir, err)
-	}
-	d := time.Duration(2000+n.rng.IntN(3000)) * time.Millisecond
-	exited := false
-	select {
-	case <-m.fm.Exited():
-		exited = true
-	case <-time.After(d):
-	}
-	if err := fsys.free(); err != nil {
+	if err := m.fm.Signal(syscall.SIGKILL); err != nil {
 		return err
 	}
-	how := "kept running"
-	if exited {
-		how = fmt.Sprintf("exited (%v): %s", m.fm.ProcessState(), lastMeaningfulLine(m.fm))
+	if _, err := m.fm.WaitExit(framework.DefaultStopTimeout); err != nil {
+		return err
+	}
+	used, err := dirSize(m.fm.DataDir)
+	if err != nil {
+		return err
+	}
+	fsys, err := mountTmpfs(n.r.scratch, (used+32<<20+4095)&^4095)
+	if err != nil {
+		n.r.noTmpfs = err.Error()
+		n.notef("no-tmpfs", "disk-full faults are skipped: %v", err)
+		rec.Detail = "skipped: " + err.Error()
+		return n.r.launch(m)
+	}
+	n.r.tmpfsMounts = append(n.r.tmpfsMounts, fsys)
+	if _, err := copyTree(m.fm.DataDir, fsys.dataDir()); err != nil {
+		return fmt.Errorf("copying %s onto the tmpfs: %w", m.fm.DataDir, err)
+	}
+	old := n.r.tmpfs[m.idx]
+	n.r.tmpfs[m.idx] = fsys
+	m.fm.DataDir = fsys.dataDir()
+	if old != nil {
+		if err := old.unmount(); err != nil {
+			return err
+		}
+		n.r.tmpfsMounts = slices.DeleteFunc(n.r.tmpfsMounts, func(x *tmpfs) bool { return x == old })
+	}
+	if err := n.r.launch(m); err != nil {
+		return fmt.Errorf("starting %s on the tmpfs: %w", m.name, err)
+	}
+
+	// A filler keeps taking every byte that becomes free until the fault
+	// ends, as another process filling the disk would.
+	stopFill := make(chan struct{})
+	fillDone := make(chan error, 1)
+	var filled int64
+	go func() {
+		var err error
+		for i := 0; i < 100000; i++ {
+			var n int64
+			n, err = fsys.fill()
+			filled += n
+			if err != nil {
+				break
+			}
+			select {
+			case <-stopFill:
+				fillDone <- nil
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+		<-stopFill
+		fillDone <- err
+	}()
+	d := time.Duration(2000+n.rng.IntN(3000)) * time.Millisecond
+	var steps []string
+	select {
+	case <-m.fm.Exited():
+		steps = append(steps, fmt.Sprintf("exited (%v): %s", m.fm.ProcessState(), lastMeaningfulLine(m.fm)))
+	case <-time.After(d):
+		steps = append(steps, fmt.Sprintf("kept running for %v on the full disk", d.Round(time.Millisecond)))
+	}
+	var ferr error
+	close(stopFill)
+	if err := <-fillDone; err != nil && ferr == nil {
+		ferr = fmt.Errorf("filling %s: %w", fsys.dir, err)
+	}
+	if err := fsys.free(); err != nil && ferr == nil {
+		ferr = err
+	}
+	if ferr != nil {
+		return ferr
+	}
+	if err := fsys.grow(1 << 30); err != nil {
+		return err
+	}
+	if !m.fm.Running() {
 		if err := n.r.launch(m); err != nil {
 			return fmt.Errorf("restart after the disk was freed: %w", err)
 		}
+		steps = append(steps, "restarted after the space was freed")
 	}
-	rec.Detail = fmt.Sprintf("filled %s (%d MiB filler) for up to %v; the member %s; space freed", fsys.dir, filled>>20, d.Round(time.Millisecond), how)
-	if exited && strings.Contains(how, "panic") {
-		n.notef("%s stopped on a full disk with a Go panic rather than a clear error: %s", m.name, lastMeaningfulLine(m.fm))
+	rec.Detail = fmt.Sprintf("filled %s (%d MiB filler); the member %s", fsys.dir, filled>>20, strings.Join(steps, "; "))
+	for _, s := range steps {
+		if strings.Contains(s, "panic:") || strings.Contains(s, "fatal error:") {
+			n.notef("diskfull-panic", "%s stopped on a full disk with a Go panic and stack trace rather than a clear error: %s", m.name, s)
+			break
+		}
 	}
 	return nil
 }

@@ -193,24 +193,36 @@ type patchResult struct {
 
 // PatchHistory prepares a round's client operations for porcupine, using
 // the store's history to settle the outcome of operations the client does
-// not know:
+// not know. Porcupine copes with a few operations of unknown outcome (it
+// gives them an infinite return time, which lets them take effect at any
+// point after their call, or never); many make its search exponential, so
+// every one the history settles is settled:
 //
-//   - reads (linearizable or not) with an error are dropped: they changed
+//   - a read (linearizable or not) with an error is dropped: it changed
 //     nothing and told nothing;
-//   - a put or a compare-and-swap whose unique value appears in the
+//   - a put or compare-and-swap whose value (unique in the run) is in the
 //     history happened at that revision: it gets that output, and a return
-//     time no later than the first operation that returned having seen that
-//     revision (which proves the write was committed by then);
-//   - one whose value never appears never took effect in the round, and
-//     the round ends quiescent, so it never will: it is dropped;
-//   - a delete of a key that has no delete in the history after the
-//     client last saw the store's revision did nothing visible: dropped;
-//   - a grant of a lease nothing ever used and that does not exist at the
-//     end, and a revoke of a lease that still exists at the end: dropped;
-//   - everything else keeps an unknown output and an infinite return time.
+//     time no later than the first operation that returned having seen
+//     that revision, which proves the write was committed by then;
+//   - one whose value is not there never took effect (a failed compare
+//     changes nothing), and the round ends quiescent, so it never will:
+//     dropped;
+//   - a revoke of a lease that exists at the end did not happen: dropped;
+//     one whose lease's keys were deleted together at a revision happened
+//     there; one that deleted nothing changed only the lease set, which no
+//     other operation looks at (a client uses only leases it was told it
+//     was granted, and forgets a lease when it revokes it): dropped;
+//   - a grant of unknown outcome is never used by any client: dropped;
+//   - a delete is matched with the history's deletes of its key that no
+//     acknowledged or settled operation explains, at revisions above the
+//     highest one seen before its call: matched alone, it happened there;
+//     with no such delete it changed nothing: dropped; otherwise it stays
+//     unknown.
 //
-// Serializable reads are returned separately: they are not linearizable by
-// contract and are checked against the history instead.
+// Dropping an operation no other operation can observe changes nothing to
+// whether the rest is linearizable. Serializable reads are returned
+// separately: they are not linearizable by contract and are checked
+// against the history instead.
 func PatchHistory(ops []Op, h *StoreHistory, leasesAtEnd map[int64]bool) (lin, serial []Op, pr patchResult) {
 	// putAt maps a written value to the revision it was written at.
 	putAt := map[string]int64{}
@@ -219,22 +231,13 @@ func PatchHistory(ops []Op, h *StoreHistory, leasesAtEnd map[int64]bool) (lin, s
 			putAt[e.KV.Value] = e.Rev
 		}
 	}
-	// observed[i] is the highest revision seen by any op that returned by
-	// time returns[i] (sorted by return time).
+	// seens, sorted by return time, with the highest revision seen by any
+	// operation that returned by then.
 	type seen struct{ ret, rev int64 }
 	var seens []seen
-	usedLease := map[int64]bool{}
 	for _, o := range ops {
 		if o.Return != infinity && !o.Out.Unknown && !o.Out.LeaseNotFound {
 			seens = append(seens, seen{o.Return, o.Out.Rev})
-			if o.In.Lease != 0 && (o.In.Kind == OpPut || o.In.Kind == OpRevoke) {
-				usedLease[o.In.Lease] = true
-			}
-		}
-	}
-	for _, e := range h.Events {
-		if e.KV.Lease != 0 {
-			usedLease[e.KV.Lease] = true
 		}
 	}
 	sort.Slice(seens, func(i, j int) bool { return seens[i].ret < seens[j].ret })
@@ -263,6 +266,22 @@ func PatchHistory(ops []Op, h *StoreHistory, leasesAtEnd map[int64]bool) (lin, s
 		}
 		return max(maxRev[i-1], h.From)
 	}
+	settle := func(o *Op, out Output, rev int64) {
+		o.Out = out
+		o.Return = max(firstReturnSeeing(rev), o.Call)
+		o.Note = fmt.Sprintf("outcome unknown to the client; found in the history at revision %d", rev)
+		pr.resolved++
+	}
+	// revokedAt finds the revision where lease's keys were deleted.
+	revokedAt := func(lease int64) (int64, bool) {
+		for _, e := range h.Events {
+			if e.Delete && e.Prev != nil && e.Prev.Lease == lease {
+				return e.Rev, true
+			}
+		}
+		return 0, false
+	}
+	var deletes []*Op // unknown deletes, settled below
 	for _, o := range ops {
 		if o.In.Kind == OpSerialGet {
 			if !o.Out.Unknown {
@@ -275,7 +294,7 @@ func PatchHistory(ops []Op, h *StoreHistory, leasesAtEnd map[int64]bool) (lin, s
 			continue
 		}
 		switch o.In.Kind {
-		case OpGet:
+		case OpGet, OpGrant:
 			pr.dropped++
 			continue
 		case OpPut, OpTxn:
@@ -284,34 +303,70 @@ func PatchHistory(ops []Op, h *StoreHistory, leasesAtEnd map[int64]bool) (lin, s
 				pr.dropped++
 				continue
 			}
-			o.Out = Output{Rev: rev, Succeeded: o.In.Kind == OpTxn}
-			o.Return = max(firstReturnSeeing(rev), o.Call)
-			o.Note = fmt.Sprintf("outcome unknown to the client; found in the history at revision %d", rev)
-			pr.resolved++
-		case OpDelete:
-			deleted := false
-			for _, e := range h.EventsIn(revSeenBefore(o.Call)+1, h.To, o.In.Key, "") {
-				deleted = deleted || e.Delete
-			}
-			if !deleted {
-				pr.dropped++
-				continue
-			}
-			pr.unknown++
-		case OpGrant:
-			if !usedLease[o.In.Lease] && !leasesAtEnd[o.In.Lease] {
-				pr.dropped++
-				continue
-			}
-			pr.unknown++
+			settle(&o, Output{Rev: rev, Succeeded: o.In.Kind == OpTxn}, rev)
 		case OpRevoke:
-			if leasesAtEnd[o.In.Lease] {
+			rev, ok := revokedAt(o.In.Lease)
+			if leasesAtEnd[o.In.Lease] || !ok {
 				pr.dropped++
 				continue
 			}
-			pr.unknown++
+			settle(&o, Output{Rev: rev}, rev)
+		case OpDelete:
+			o := o
+			deletes = append(deletes, &o)
+			continue
 		}
 		lin = append(lin, o)
+	}
+	// Deletes that acknowledged or settled operations explain.
+	type keyRev struct {
+		key string
+		rev int64
+	}
+	explained := map[keyRev]bool{}
+	for _, o := range lin {
+		switch {
+		case o.In.Kind == OpDelete && o.Out.Deleted > 0:
+			explained[keyRev{o.In.Key, o.Out.Rev}] = true
+		case o.In.Kind == OpRevoke && !o.Out.LeaseNotFound:
+			for _, e := range h.EventsAt(o.Out.Rev) {
+				if e.Delete && e.Prev != nil && e.Prev.Lease == o.In.Lease {
+					explained[keyRev{e.KV.Key, e.Rev}] = true
+				}
+			}
+		}
+	}
+	ambiguous := map[*Op]bool{}
+	settled := map[*Op]bool{}
+	for _, e := range h.Events {
+		if !e.Delete || explained[keyRev{e.KV.Key, e.Rev}] {
+			continue
+		}
+		var cands []*Op
+		for _, d := range deletes {
+			if !settled[d] && d.In.Key == e.KV.Key && revSeenBefore(d.Call) < e.Rev {
+				cands = append(cands, d)
+			}
+		}
+		if len(cands) == 1 {
+			settle(cands[0], Output{Rev: e.Rev, Deleted: 1}, e.Rev)
+			settled[cands[0]] = true
+			continue
+		}
+		for _, d := range cands {
+			ambiguous[d] = true
+		}
+	}
+	for _, d := range deletes {
+		switch {
+		case settled[d]:
+			lin = append(lin, *d)
+		case ambiguous[d]:
+			pr.unknown++
+			lin = append(lin, *d)
+		default:
+			pr.dropped++
+		}
 	}
 	return lin, serial, pr
 }

@@ -33,8 +33,8 @@ const (
 	PartitionLeader   FaultKind = "partition-leader"   // the leader in a minority partition
 	PartitionFollower FaultKind = "partition-follower" // a follower cut off from every other member
 	CutLeaderOutbound FaultKind = "cut-leader-to-follower"
-	DiskFull          FaultKind = "disk-full"          // a member's data dir (on its own tmpfs) fills up
-	ReplaceMember     FaultKind = "member-replace"     // remove a member (the leader sometimes), add a new voter
+	DiskFull          FaultKind = "disk-full"      // a member's data dir (on its own tmpfs) fills up
+	ReplaceMember     FaultKind = "member-replace" // remove a member (the leader sometimes), add a new voter
 	ReplaceByLearner  FaultKind = "member-replace-learner"
 )
 
@@ -72,12 +72,14 @@ const (
 // nemesis injects faults into a running cluster. It runs on the test's
 // goroutine (framework methods that take a testing.TB must).
 type nemesis struct {
-	t       *testing.T
-	r       *Runner
-	rng     *rand.Rand
-	queue   []FaultKind
-	records []FaultRecord
-	notes   []string // behaviour worth reporting that is not a violation
+	t         *testing.T
+	r         *Runner
+	rng       *rand.Rand
+	queue     []FaultKind
+	records   []FaultRecord
+	notes     []string // behaviour worth reporting that is not a violation
+	noteKeys  []string
+	noteCount map[string]int
 }
 
 func (r *Runner) newNemesis() *nemesis {
@@ -219,10 +221,14 @@ func (n *nemesis) killRestart(rec *FaultRecord, ms []*member) error {
 	}
 	down := n.hold()
 	time.Sleep(down)
+	// Launch them all before waiting: one alone has no quorum.
 	for _, m := range ms {
-		if err := n.r.launch(m); err != nil {
+		if err := m.fm.Launch(n.r.bin); err != nil {
 			return err
 		}
+	}
+	if err := waitReady(context.Background(), ms, recoverWithin); err != nil {
+		return fmt.Errorf("restarting %v: %w", names(ms), err)
 	}
 	rec.Detail = fmt.Sprintf("killed, restarted after %v", down.Round(time.Millisecond))
 	return nil
@@ -288,12 +294,12 @@ func (n *nemesis) replace(rec *FaultRecord, active []*member, learner bool) erro
 	n.r.members.remove(victim)
 	exitedHow := "exited"
 	if st, err := victim.fm.WaitExit(30 * time.Second); err != nil {
-		n.notef("removed member %s did not exit within 30s; killed it", victim.name)
+		n.notef("removed-no-exit", "removed member %s did not exit within 30s; killed it", victim.name)
 		_ = victim.fm.Signal(syscall.SIGKILL)
 		_, _ = victim.fm.WaitExit(framework.DefaultStopTimeout)
 		exitedHow = "killed"
 	} else if !st.Exited() || st.ExitCode() != 0 {
-		n.notef("removed member %s ended with %v, want exit status 0", victim.name, st)
+		n.notef("removed-exit-status", "removed member %s ended with %v, want exit status 0", victim.name, st)
 	}
 
 	name := fmt.Sprintf("m%d", len(n.r.pc.Members))
@@ -369,10 +375,30 @@ func (n *nemesis) replace(rec *FaultRecord, active []*member, learner bool) erro
 	return nil
 }
 
-func (n *nemesis) notef(format string, args ...any) {
+// notef records behaviour worth reporting that is not a violation. Notes
+// with the same key are counted, not repeated.
+func (n *nemesis) notef(key, format string, args ...any) {
 	s := fmt.Sprintf(format, args...)
-	n.notes = append(n.notes, s)
 	n.r.logf("note: %s", s)
+	if n.noteCount == nil {
+		n.noteCount = map[string]int{}
+	}
+	if n.noteCount[key]++; n.noteCount[key] == 1 {
+		n.notes = append(n.notes, s)
+		n.noteKeys = append(n.noteKeys, key)
+	}
+}
+
+// allNotes returns the notes, each with how often it happened.
+func (n *nemesis) allNotes() []string {
+	var out []string
+	for i, s := range n.notes {
+		if c := n.noteCount[n.noteKeys[i]]; c > 1 {
+			s = fmt.Sprintf("%s (%d times; the first shown)", s, c)
+		}
+		out = append(out, s)
+	}
+	return out
 }
 
 // retry calls f every 200ms until it reports done, or d passes; it returns
@@ -403,3 +429,5 @@ func sameError(err, want error) bool {
 	w := status.Convert(want)
 	return ok && s.Code() == w.Code() && s.Message() == w.Message()
 }
+
+var errCompacted = rpctypes.ErrGRPCCompacted
