@@ -51,7 +51,7 @@ func TestMembershipFlow(t *testing.T) {
 	for {
 		r := ctl(t, ep, "", "member", "promote", id)
 		if r.code == 0 {
-			if !regexp.MustCompile(`^Member ` + id + ` promoted in cluster [0-9a-f ]{16}\n$`).MatchString(r.stdout) {
+			if !regexp.MustCompile(`^Member +` + id + ` promoted in cluster [0-9a-f ]{16}\n$`).MatchString(r.stdout) {
 				t.Errorf("member promote printed %q", r.stdout)
 			}
 			break
