@@ -80,7 +80,8 @@ func (t *Transport) checkRequest(w http.ResponseWriter, r *http.Request) uint64 
 }
 
 func (t *Transport) handleRaft(w http.ResponseWriter, r *http.Request) {
-	if t.checkRequest(w, r) == 0 {
+	from := t.checkRequest(w, r)
+	if from == 0 {
 		return
 	}
 	// The response is written only when the stream ends: HTTP/1 handlers
@@ -102,6 +103,14 @@ func (t *Transport) handleRaft(w http.ResponseWriter, r *http.Request) {
 		}
 		// Unmarshal copies bytes fields, so buf can be reused.
 		t.stats.recvMsgs.Add(1)
+		// A member removed while its stream was open is told so on that
+		// stream (raft ignores its messages, so it would never learn).
+		if t.cfg.Raft.IsRemoved(from) {
+			t.lg.Warn("refused a removed member", zap.String("remote-peer-id", fmt.Sprintf("%x", from)))
+			w.Header().Set("Connection", "close")
+			http.Error(w, "the member has been permanently removed from the cluster", http.StatusGone)
+			return
+		}
 		if err := t.cfg.Raft.Step(r.Context(), m); err != nil {
 			return
 		}

@@ -148,9 +148,8 @@ func TestWatchAgainstEtcdctl(t *testing.T) {
 	if r := ctl(t, ep, "\nput w/a 4\nput w/b 5", "txn"); r.code != 0 { // 7: two events, one response
 		t.Fatalf("txn: %+v", r)
 	}
-	time.Sleep(500 * time.Millisecond)
 	for i, p := range ps {
-		want := p.etcdctl.waitFor("", 0)
+		want := p.etcdctl.settled(time.Second, 15*time.Second)
 		got := p.cairnctl.waitFor(want, 5*time.Second)
 		if strings.Contains(strings.Join(cases[i].args, " "), "json") {
 			// 3.6's WatchResponse has no more fields than 3.4's in JSON,

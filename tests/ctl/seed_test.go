@@ -417,3 +417,20 @@ func startBGStdin(t *testing.T, bin string, args []string, input string) *bgProc
 	t.Cleanup(func() { p.stop(); w.Close() })
 	return p
 }
+
+// settled returns the output once it has not changed for quiet (at most
+// after max): a watcher's output, and that of the commands it runs, can
+// trail the writes on a loaded machine.
+func (p *bgProc) settled(quiet, max time.Duration) string {
+	deadline := time.Now().Add(max)
+	last, since := p.stdout(), time.Now()
+	for time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+		if s := p.stdout(); s != last {
+			last, since = s, time.Now()
+		} else if time.Since(since) >= quiet {
+			break
+		}
+	}
+	return last
+}
