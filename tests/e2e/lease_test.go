@@ -724,7 +724,7 @@ func TestLeaseEtcdctl(t *testing.T) {
 	checkKVs(t, "put --lease", g.Kvs, []*mvccpb.KeyValue{kvLease("ctl/a", "1", 2, 2, 1, l), kvLease("ctl/b", "2", 3, 3, 1, l)})
 
 	ttlLine := func(out, id string, granted int, tail string) bool {
-		for rem := granted; rem >= granted-3; rem-- {
+		for rem := granted; rem >= granted-15; rem-- { // slack for a loaded machine
 			if out == fmt.Sprintf("lease %s granted with TTL(%ds), remaining(%ds)%s\n", id, granted, rem, tail) {
 				return true
 			}
