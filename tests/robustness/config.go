@@ -18,6 +18,7 @@ var (
 	flagSize     = flag.Int("size", 0, "robustness: cluster size, 3 or 5 (default 3); env "+envSize)
 	flagOutDir   = flag.String("outdir", "", "robustness: directory for the summary, the porcupine visualisation and the member logs; env "+envOutDir)
 	flagFaults   = flag.String("faults", "", "robustness: comma-separated fault kinds to inject (default all); env "+envFaults)
+	flagSelfTest = flag.Bool("selftest", false, "robustness: falsify one acknowledged put of round 1 in the recorded history, to see a failing run's report")
 )
 
 const (
@@ -45,11 +46,15 @@ type Config struct {
 	OutDir   string        // "" means: a new directory under os.TempDir, made on failure
 	// Faults limits the fault kinds; nil means every kind.
 	Faults []FaultKind
+	// SelfTest falsifies the revision of one acknowledged put in round 1's
+	// recorded history: the run must then fail and say so, which shows
+	// what a failing run prints and writes.
+	SelfTest bool
 }
 
 // ConfigFromFlags reads the flags and the environment.
 func ConfigFromFlags() (Config, error) {
-	c := Config{Seed: *flagSeed, Duration: *flagDuration, Size: *flagSize, OutDir: *flagOutDir}
+	c := Config{Seed: *flagSeed, Duration: *flagDuration, Size: *flagSize, OutDir: *flagOutDir, SelfTest: *flagSelfTest}
 	if c.Seed == 0 {
 		if s := os.Getenv(envSeed); s != "" {
 			v, err := strconv.ParseUint(s, 10, 64)

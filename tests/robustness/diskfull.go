@@ -279,7 +279,7 @@ func lastMeaningfulLine(m *framework.Member) string {
 		}
 	}
 	for i := len(lines) - 1; i >= 0; i-- {
-		if strings.Contains(lines[i], "error") {
+		if strings.Contains(lines[i], "error") || strings.Contains(lines[i], `"fatal"`) {
 			return truncate(lines[i], 300)
 		}
 	}

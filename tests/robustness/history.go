@@ -208,10 +208,12 @@ type patchResult struct {
 //     changes nothing), and the round ends quiescent, so it never will:
 //     dropped;
 //   - a revoke of a lease that exists at the end did not happen: dropped;
-//     one whose lease's keys were deleted together at a revision happened
-//     there; one that deleted nothing changed only the lease set, which no
-//     other operation looks at (a client uses only leases it was told it
-//     was granted, and forgets a lease when it revokes it): dropped;
+//     one whose lease's keys were deleted together, alone, at a revision
+//     above the highest one seen before its call, happened there if that
+//     revision is the only one; one with no such revision deleted nothing
+//     and changed only the lease set, which no other operation looks at (a
+//     client uses only leases it was told it was granted, and forgets a
+//     lease when it revokes it): dropped;
 //   - a grant of unknown outcome is never used by any client: dropped;
 //   - a delete is matched with the history's deletes of its key that no
 //     acknowledged or settled operation explains, at revisions above the
@@ -272,16 +274,7 @@ func PatchHistory(ops []Op, h *StoreHistory, leasesAtEnd map[int64]bool) (lin, s
 		o.Note = fmt.Sprintf("outcome unknown to the client; found in the history at revision %d", rev)
 		pr.resolved++
 	}
-	// revokedAt finds the revision where lease's keys were deleted.
-	revokedAt := func(lease int64) (int64, bool) {
-		for _, e := range h.Events {
-			if e.Delete && e.Prev != nil && e.Prev.Lease == lease {
-				return e.Rev, true
-			}
-		}
-		return 0, false
-	}
-	var deletes []*Op // unknown deletes, settled below
+	var deletes, revokes []*Op // unknown deletes and revokes, settled below
 	for _, o := range ops {
 		if o.In.Kind == OpSerialGet {
 			if !o.Out.Unknown {
@@ -305,12 +298,13 @@ func PatchHistory(ops []Op, h *StoreHistory, leasesAtEnd map[int64]bool) (lin, s
 			}
 			settle(&o, Output{Rev: rev, Succeeded: o.In.Kind == OpTxn}, rev)
 		case OpRevoke:
-			rev, ok := revokedAt(o.In.Lease)
-			if leasesAtEnd[o.In.Lease] || !ok {
+			if leasesAtEnd[o.In.Lease] {
 				pr.dropped++
 				continue
 			}
-			settle(&o, Output{Rev: rev}, rev)
+			o := o
+			revokes = append(revokes, &o)
+			continue
 		case OpDelete:
 			o := o
 			deletes = append(deletes, &o)
@@ -336,6 +330,49 @@ func PatchHistory(ops []Op, h *StoreHistory, leasesAtEnd map[int64]bool) (lin, s
 			}
 		}
 	}
+	// A revoke that happened deleted, at one revision after the highest one
+	// seen before its call, every key attached to its lease and nothing
+	// else. Such a revision, if no acknowledged operation explains it and
+	// it is the only one, is where the revoke happened (or where a delete
+	// of unknown outcome made the same change, which no client can tell
+	// apart: the lease itself is never used again). With none, the revoke
+	// deleted nothing: dropped. With several, it stays unknown.
+	revokeAt := func(o *Op) []int64 {
+		var revs []int64
+		for rev := revSeenBefore(o.Call) + 1; rev <= h.To; rev++ {
+			evs := h.EventsAt(rev)
+			prev, _ := h.At(rev - 1)
+			attached := 0
+			for _, kv := range prev {
+				if kv.Lease == o.In.Lease {
+					attached++
+				}
+			}
+			ok := attached > 0 && len(evs) == attached
+			for _, e := range evs {
+				ok = ok && e.Delete && e.Prev != nil && e.Prev.Lease == o.In.Lease && !explained[keyRev{e.KV.Key, e.Rev}]
+			}
+			if ok {
+				revs = append(revs, rev)
+			}
+		}
+		return revs
+	}
+	for _, o := range revokes {
+		switch revs := revokeAt(o); len(revs) {
+		case 0:
+			pr.dropped++
+		case 1:
+			settle(o, Output{Rev: revs[0]}, revs[0])
+			for _, e := range h.EventsAt(revs[0]) {
+				explained[keyRev{e.KV.Key, e.Rev}] = true
+			}
+			lin = append(lin, *o)
+		default:
+			pr.unknown++
+			lin = append(lin, *o)
+		}
+	}
 	ambiguous := map[*Op]bool{}
 	settled := map[*Op]bool{}
 	for _, e := range h.Events {
@@ -344,7 +381,8 @@ func PatchHistory(ops []Op, h *StoreHistory, leasesAtEnd map[int64]bool) (lin, s
 		}
 		var cands []*Op
 		for _, d := range deletes {
-			if !settled[d] && d.In.Key == e.KV.Key && revSeenBefore(d.Call) < e.Rev {
+			// A delete makes a revision of its own with one event.
+			if !settled[d] && d.In.Key == e.KV.Key && revSeenBefore(d.Call) < e.Rev && len(h.EventsAt(e.Rev)) == 1 {
 				cands = append(cands, d)
 			}
 		}

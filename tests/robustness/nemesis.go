@@ -301,6 +301,10 @@ func (n *nemesis) replace(rec *FaultRecord, active []*member, learner bool) erro
 	} else if !st.Exited() || st.ExitCode() != 0 {
 		n.notef("removed-exit-status", "removed member %s ended with %v, want exit status 0", victim.name, st)
 	}
+	// Its connection goes: clients still holding it see their requests
+	// fail and move on.
+	victim.conn.Close()
+	delete(n.r.byIdx, victim.idx)
 
 	name := fmt.Sprintf("m%d", len(n.r.pc.Members))
 	fm, _ := n.r.pc.PrepareMember(n.t, name)

@@ -214,10 +214,17 @@ func (r *Runner) round(round int, d time.Duration, prev *StoreHistory) (*StoreHi
 		r.violation("round %d: reading the key set: %v", round, err)
 		return nil, false
 	}
+	// Every member applies up to here before any watcher or client starts,
+	// so none serves a revision below the round's first.
+	if _, err := converge(ctx, active, 90*time.Second); err != nil {
+		r.violation("round %d: %v", round, err)
+		return nil, false
+	}
 	for _, v := range checkChain(prev, from, init) {
 		r.violation("round %d: %s", round, v)
 	}
 	r.logf("round %d: starts at revision %d with %d keys, %d leases; %v of traffic", round, from, len(init), len(leases), d)
+	violationsBefore := len(r.sum.Violations)
 	roundStart := r.now()
 
 	ws := newWatchers(r.members, r.start, r.cfg.Seed, round)
@@ -268,6 +275,15 @@ func (r *Runner) round(round int, d time.Duration, prev *StoreHistory) (*StoreHi
 	close(lateStop)
 	<-lateDone
 	ops := tr.stop()
+	if r.cfg.SelfTest && round == 1 {
+		for i := range ops {
+			if ops[i].In.Kind == OpPut && !ops[i].Out.Unknown && !ops[i].Out.LeaseNotFound {
+				r.logf("selftest: falsifying %v to revision %d", ops[i], ops[i].Out.Rev+1)
+				ops[i].Out.Rev++
+				break
+			}
+		}
+	}
 	r.sum.countOps(ops)
 	r.logf("round %d: traffic stopped: %d operations", round, len(ops))
 	if nemErr != nil {
@@ -331,8 +347,15 @@ func (r *Runner) round(round int, d time.Duration, prev *StoreHistory) (*StoreHi
 			r.violation("round %d: %s", round, v)
 		}
 	}
+	vizBefore := len(r.viz)
 	r.checkLinearizable(round, lin, NewState(from, init, leases), roundStart)
 	r.checkHashKV(round, active, to)
+	if len(r.sum.Violations) > violationsBefore {
+		if len(r.viz) == vizBefore {
+			r.logf("round %d: visualisation: %s", round, r.visualize(round, lin, NewState(from, init, leases), roundStart))
+		}
+		r.saveRound(round, Recording{From: from, Init: init, Leases: leases, LeasesAtEnd: leasesAtEnd, States: h.States, Ops: ops})
+	}
 
 	// Leave a clean store for the next round: no leases, history compacted.
 	if err := r.revokeAll(ctx, active); err != nil {
@@ -350,6 +373,21 @@ func (r *Runner) round(round int, d time.Duration, prev *StoreHistory) (*StoreHi
 	}
 	r.logf("round %d: checked: %d operations (%d linearizable), %d revisions, %d watchers", round, len(ops), len(lin), to-from, len(ws.list()))
 	return h, true
+}
+
+// saveRound writes a round's recording, for TestReplay.
+func (r *Runner) saveRound(round int, rec Recording) {
+	dir, err := r.outDir()
+	if err != nil {
+		r.t.Logf("robustness: %v", err)
+		return
+	}
+	path := filepath.Join(dir, fmt.Sprintf("recording-round%d.json", round))
+	if err := rec.Save(path); err != nil {
+		r.t.Logf("robustness: %v", err)
+		return
+	}
+	r.logf("round %d: recording (operations and the store's history) in %s", round, path)
 }
 
 // readHistory reads the key set at every revision from..to through m, a
@@ -411,7 +449,16 @@ func (r *Runner) checkLinearizable(round int, ops []Op, init State, roundStart i
 	if res == porcupine.Unknown {
 		what = "not checked: porcupine ran out of its 5 minutes"
 	}
-	res, info := porcupine.CheckOperationsVerbose(model, pops, 5*time.Minute)
+	path := r.visualize(round, ops, init, roundStart)
+	r.violation("round %d: the history of %d operations: %s (porcupine: %v); visualisation: %s", round, len(pops), what, res, path)
+}
+
+// visualize writes the porcupine visualisation of a round, with the
+// faults on its timeline, and returns its path. A round that failed any
+// check gets one, linearizable or not.
+func (r *Runner) visualize(round int, ops []Op, init State, roundStart int64) string {
+	model := NewModel(init)
+	_, info := porcupine.CheckOperationsVerbose(model, porcupineOps(ops), 5*time.Minute)
 	var ann []porcupine.Annotation
 	ann = append(ann, porcupine.Annotation{Tag: "round", Start: roundStart, Description: fmt.Sprintf("round %d starts at revision %d", round, init.Rev)})
 	for _, rec := range r.nem.records {
@@ -430,7 +477,7 @@ func (r *Runner) checkLinearizable(round int, ops []Op, init State, roundStart i
 	}
 	r.sum.Visualizations = append(r.sum.Visualizations, path)
 	r.viz = append(r.viz, path)
-	r.violation("round %d: the history of %d operations: %s (porcupine: %v); visualisation: %s", round, len(pops), what, res, path)
+	return path
 }
 
 // checkHashKV compares HashKV at rev on every member.
