@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin
 
-.PHONY: build run test unit e2e clean
+.PHONY: build run test unit e2e fuzz clean
 
 build:
 	$(GO) build -o $(BIN)/cairn ./cmd/cairn
@@ -13,19 +13,21 @@ run: build
 	./$(BIN)/cairn
 
 # test: unit tests with the race detector, then the integration tests that
-# start the real binaries on loopback.
-test: unit e2e
+# start the real binaries on loopback (tests/robustness among them: the
+# short fault run, about two minutes), then the fuzz targets for a bounded
+# time each.
+test: unit e2e fuzz
 
 unit:
 	$(GO) test -race -count=1 ./internal/... ./cmd/...
 
-# tests/robustness (the fault-injection harness of issue #9) is still being
-# built; it runs on its own with `go test ./tests/robustness` until it is
-# reliable enough for every commit.
-E2E_PKGS = $(shell $(GO) list ./tests/... | grep -v /tests/robustness)
-
 e2e:
-	$(GO) test -count=1 -timeout 15m $(E2E_PKGS)
+	$(GO) test -count=1 -timeout 15m ./tests/...
+
+FUZZTIME ?= 30s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzGRPC$$' -fuzztime $(FUZZTIME) ./tests/robustness
+	$(GO) test -run '^$$' -fuzz '^FuzzKeyEncoding$$' -fuzztime $(FUZZTIME) ./internal/mvcc
 
 clean:
 	rm -rf $(BIN)

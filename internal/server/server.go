@@ -115,7 +115,10 @@ func New(cfg *config.Config, lg *zap.Logger) (*Server, error) {
 	if err := s.setupTLS(); err != nil {
 		return nil, err
 	}
-	db, err := storage.Open(cfg.DataDir, storage.Options{NoSync: cfg.UnsafeNoFsync})
+	db, err := storage.Open(cfg.DataDir, storage.Options{
+		NoSync: cfg.UnsafeNoFsync,
+		Fatal:  func(msg string) { s.lg.Error(msg); _ = s.lg.Sync() },
+	})
 	if err != nil {
 		return nil, err
 	}

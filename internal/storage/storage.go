@@ -42,6 +42,12 @@ type Options struct {
 	CacheBytes int64
 	// NoSync makes every write skip fsync (unsafe-no-fsync; tests only).
 	NoSync bool
+	// Fatal, when set, is told first when the engine cannot go on (a
+	// write to the WAL failed: the disk is full or gone). Then the process
+	// prints "cairn: <msg>" on stderr and exits with status 1, which is
+	// what etcd does on a failed WAL write: nothing unacknowledged is lost
+	// by stopping, and nothing acknowledged was written without an fsync.
+	Fatal func(msg string)
 }
 
 // DBDir returns the directory of the database inside a member's data dir.
@@ -61,6 +67,9 @@ func Open(dataDir string, o Options) (*pebble.DB, error) {
 	} else if err := fs.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("storage: create %s: %w", dir, err)
 	}
+	if err := checkWALGuard(fs, dir); err != nil {
+		return nil, err
+	}
 	cacheBytes := o.CacheBytes
 	if cacheBytes == 0 {
 		cacheBytes = 64 << 20
@@ -76,7 +85,8 @@ func Open(dataDir string, o Options) (*pebble.DB, error) {
 		L0StopWritesThreshold:       1000,
 		LBaseMaxBytes:               64 << 20,
 		DisableWAL:                  false,
-		Logger:                      quietLogger{},
+		Logger:                      quietLogger{fatal: o.Fatal},
+		EventListener:               walGuardListener(fs, dir),
 	}
 	for i := range opts.Levels {
 		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
@@ -141,10 +151,17 @@ func PrefixEnd(p []byte) []byte {
 	return nil
 }
 
-type quietLogger struct{}
+// quietLogger drops pebble's chatter and turns its fatal errors into a
+// clean stop instead of a panic with a stack trace.
+type quietLogger struct{ fatal func(string) }
 
 func (quietLogger) Infof(format string, args ...interface{})  {}
 func (quietLogger) Errorf(format string, args ...interface{}) {}
-func (quietLogger) Fatalf(format string, args ...interface{}) {
-	panic(fmt.Sprintf("storage: pebble fatal: "+format, args...))
+func (l quietLogger) Fatalf(format string, args ...interface{}) {
+	msg := "storage failure, stopping: " + fmt.Sprintf(format, args...)
+	if l.fatal != nil {
+		l.fatal(msg)
+	}
+	fmt.Fprintf(os.Stderr, "cairn: %s\n", msg)
+	os.Exit(1)
 }

@@ -102,10 +102,14 @@ func (f *dataDirFixture) startDamaged(t *testing.T) (out string, exited bool, st
 	if err := f.m.Launch(framework.BinaryPath(t)); err != nil {
 		t.Fatal(err)
 	}
+	// It either exits or, having started, serves a read.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_ = f.m.WaitReady(ctx)
 	select {
 	case <-f.m.Exited():
 		exited, st = true, f.m.ProcessState()
-	case <-time.After(20 * time.Second):
+	default:
 		_ = f.m.Signal(syscall.SIGKILL)
 		_, _ = f.m.WaitExit(framework.DefaultStopTimeout)
 	}

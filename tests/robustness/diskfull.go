@@ -18,7 +18,8 @@ import (
 // A full disk is made for real: the member's data dir moves onto a tmpfs
 // of its own (mounted by the harness, which needs root), and a filler file
 // then takes every free byte of it. Without root the fault is skipped and
-// the run says so.
+// the run says so. Every tmpfs is unmounted when the test ends, after the
+// members on it are stopped.
 
 // tmpfs is a small file system mounted for one member's data dir.
 type tmpfs struct {
@@ -220,16 +221,13 @@ func (n *nemesis) diskFull(rec *FaultRecord, m *member) error {
 	case <-time.After(d):
 		steps = append(steps, fmt.Sprintf("kept running for %v on the full disk", d.Round(time.Millisecond)))
 	}
-	var ferr error
 	close(stopFill)
-	if err := <-fillDone; err != nil && ferr == nil {
-		ferr = fmt.Errorf("filling %s: %w", fsys.dir, err)
+	fillErr := <-fillDone
+	if err := fsys.free(); err != nil {
+		return err
 	}
-	if err := fsys.free(); err != nil && ferr == nil {
-		ferr = err
-	}
-	if ferr != nil {
-		return ferr
+	if fillErr != nil {
+		return fmt.Errorf("filling %s: %w", fsys.dir, fillErr)
 	}
 	if err := fsys.grow(1 << 30); err != nil {
 		return err

@@ -19,6 +19,14 @@
 // The store's history is read back by Range at every revision, a read path
 // independent of watch, after the round is quiescent.
 //
+// Files: run.go (rounds, the Runner), traffic.go (clients), watch.go
+// (watchers), nemesis.go and diskfull.go (faults), model.go (porcupine
+// model), history.go (store history, settling unknown outcomes), checks.go
+// (the other checks), summary.go and recording.go (reports). The tests:
+// TestRobustness (the fault run), FuzzGRPC (bad input to every method),
+// TestDataDirDamaged (damaged data dirs), TestReplay (re-check a recorded
+// round), and unit tests of the model and checks.
+//
 // Run it with
 //
 //	go test ./tests/robustness -run TestRobustness -args -seed N -duration D

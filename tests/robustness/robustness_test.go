@@ -31,7 +31,7 @@ var flagReplay = flag.String("replay", "", "robustness: a recording-roundN.json 
 //	go test ./tests/robustness -run TestReplay -args -replay DIR/recording-round3.json
 func TestReplay(t *testing.T) {
 	if *flagReplay == "" {
-		t.Skip("no -replay recording given")
+		return // a tool, not a check: it runs only on a recording it is given
 	}
 	rec, err := LoadRecording(*flagReplay)
 	if err != nil {

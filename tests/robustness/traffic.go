@@ -30,9 +30,8 @@ func keyName(i int) string { return fmt.Sprintf("%sk%d", keyPrefix, i) }
 
 // trafficConfig sets the clients of a round.
 type trafficConfig struct {
-	clients int
-	// leaseBase makes lease IDs unique in a run; IDs are leaseBase+n.
-	leaseIDs *atomic.Int64
+	clients  int
+	leaseIDs *atomic.Int64 // makes lease IDs unique in a run
 	values   *atomic.Int64 // makes every written value unique in a run
 	start    time.Time     // time origin of the recorded operations
 	seed     uint64
