@@ -31,11 +31,9 @@ func learnerAllowed(method string, req interface{}) bool {
 // requiresLeader reports whether the client asked, through the "hasleader"
 // metadata, to be refused when there is no leader.
 func requiresLeader(ctx context.Context) bool {
-	md, ok := metadata.FromIncomingContext(ctx)
-	if !ok {
-		return false
-	}
-	vs := md.Get(rpctypes.MetadataRequireLeaderKey)
+	// ValueFromIncomingContext reads one key without copying the whole
+	// metadata map, which FromIncomingContext does on every call.
+	vs := metadata.ValueFromIncomingContext(ctx, rpctypes.MetadataRequireLeaderKey)
 	return len(vs) > 0 && vs[0] == rpctypes.MetadataHasLeader
 }
 

@@ -28,6 +28,22 @@ var keyApplied = []byte("m/apply/index")
 // it out).
 func AppliedIndexKey() []byte { return append([]byte(nil), keyApplied...) }
 
+// ReadAppliedIndex reads the applied index stored in db (0 when none).
+func ReadAppliedIndex(db pebble.Reader) (uint64, error) {
+	v, closer, err := db.Get(keyApplied)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	defer closer.Close()
+	if len(v) != 8 {
+		return 0, fmt.Errorf("apply: applied index has %d bytes, want 8", len(v))
+	}
+	return binary.BigEndian.Uint64(v), nil
+}
+
 // ErrUnsupported is the result of a request kind this build cannot apply.
 var ErrUnsupported = errors.New("apply: unsupported request")
 

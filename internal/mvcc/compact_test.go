@@ -228,6 +228,7 @@ func (e *testEnv) reopenHook(hook func()) {
 	s.rev.Store(m.rev)
 	s.compactRev.Store(m.compactRev)
 	s.w.rev, s.w.compactRev = m.rev, m.compactRev
+	s.publish(m.rev, m.compactRev)
 	limit := e.cfg.CompactionBatchLimit
 	s.c = newCompactor(e.db, s.lg, limit, m)
 	s.c.afterBatch = hook

@@ -38,7 +38,7 @@ func (r *ReadTxn) Events(startRev int64, key, rangeEnd []byte, limit int) (evs [
 		return nil, startRev, nil
 	}
 	kb := makeBounds(key, rangeEnd)
-	it, err := r.snap.NewIter(&pebble.IterOptions{
+	it, err := r.sv.snap.NewIter(&pebble.IterOptions{
 		LowerBound: historyKey(startRev, 0),
 		UpperBound: historyKey(r.v.rev+1, 0),
 	})
@@ -95,7 +95,7 @@ func (r *ReadTxn) event(rev int64, flags byte, key, inline []byte) (mvccpb.Event
 	val := inline
 	if flags&evInline == 0 {
 		var err error
-		if val, err = get(r.snap, versionKey(key, rev)); err != nil {
+		if val, err = get(r.sv.snap, versionKey(key, rev)); err != nil {
 			return mvccpb.Event{}, err
 		}
 		if val == nil {

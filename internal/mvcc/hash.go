@@ -29,7 +29,7 @@ func (r *ReadTxn) HashKV(rev int64) (hash uint32, hashRev, compactRev int64, err
 	if rev, err = r.v.resolveRev(rev); err != nil {
 		return 0, 0, compactRev, err
 	}
-	it, err := r.snap.NewIter(&pebble.IterOptions{
+	it, err := r.sv.snap.NewIter(&pebble.IterOptions{
 		LowerBound: []byte{prefixVersion},
 		UpperBound: []byte{prefixVersion + 1},
 	})

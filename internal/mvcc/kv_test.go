@@ -353,13 +353,21 @@ func TestWriteTxnsShareBatch(t *testing.T) {
 	if err := b.Commit(nil); err != nil {
 		t.Fatal(err)
 	}
-	// Committed but not yet published: the read view still matches its data.
+	// Committed but not yet published: readers still get the last
+	// published view, whole: revision 1 and no key "a".
 	r2 := e.s.Read()
-	if r2.Rev() != 3 {
-		t.Fatalf("read view rev %d, want 3", r2.Rev())
-	}
+	rr2, err := r2.Range(&pb.RangeRequest{Key: []byte("a")})
 	r2.Close()
+	if err != nil || r2.Rev() != 1 || rr2.Count != 0 || rr2.Header.Revision != 1 {
+		t.Fatalf("read view before Committed: rev %d, %v, %v; want rev 1 and no key", r2.Rev(), rr2, err)
+	}
 	e.s.Committed()
+	r3 := e.s.Read()
+	rr3, err := r3.Range(&pb.RangeRequest{Key: []byte("a")})
+	r3.Close()
+	if err != nil || r3.Rev() != 3 || rr3.Count != 1 || rr3.Header.Revision != 3 {
+		t.Fatalf("read view after Committed: rev %d, %v, %v; want rev 3 and key a", r3.Rev(), rr3, err)
+	}
 	if e.s.Rev() != 3 {
 		t.Fatalf("Rev after Committed %d", e.s.Rev())
 	}

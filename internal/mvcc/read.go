@@ -1,17 +1,16 @@
 package mvcc
 
 import (
-	"github.com/cockroachdb/pebble/v2"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 )
 
 // ReadTxn is a consistent point-in-time view of the store, backed by a
-// pebble snapshot. It may be used concurrently with the writer, but by one
-// goroutine at a time. Close releases the snapshot.
+// pebble snapshot shared with other readers. It may be used concurrently
+// with the writer, but by one goroutine at a time. Close releases it.
 type ReadTxn struct {
-	snap *pebble.Snapshot
-	v    view
-	err  error // from reading the view's meta; returned by every method
+	sv  *sharedView
+	v   view
+	err error // returned by every method
 }
 
 // Rev returns the revision of this view.
@@ -22,9 +21,9 @@ func (r *ReadTxn) CompactRev() int64 { return r.v.compactRev }
 
 // Close releases the view.
 func (r *ReadTxn) Close() {
-	if r.snap != nil {
-		r.snap.Close()
-		r.snap = nil
+	if r.sv != nil {
+		r.sv.release()
+		r.sv = nil
 	}
 }
 

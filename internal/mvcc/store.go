@@ -60,6 +60,55 @@ type Store struct {
 	}
 
 	c *compactor
+
+	// cur is the shared read view of the committed state: one pebble
+	// snapshot per committed change, taken by the apply goroutine right
+	// after the commit, so its revision is known without reading it back.
+	cur atomic.Pointer[sharedView]
+}
+
+// sharedView is a pebble snapshot with the revisions it holds, shared by
+// every ReadTxn taken while it is current. refs counts the store's own
+// reference (while current) and each open ReadTxn; the snapshot is closed
+// when the last one goes. A count of viewDead or below marks a closed view.
+type sharedView struct {
+	snap       *pebble.Snapshot
+	rev        int64
+	compactRev int64
+	refs       atomic.Int64
+}
+
+const viewDead = -1 << 40
+
+// release drops one reference, closing the snapshot with the last.
+func (v *sharedView) release() {
+	if v.refs.Add(-1) == 0 && v.refs.CompareAndSwap(0, viewDead) {
+		v.snap.Close()
+	}
+}
+
+// publish makes a new view of the committed state current. Called from
+// the apply goroutine (or NewStore) with no write in flight.
+func (s *Store) publish(rev, compactRev int64) {
+	v := &sharedView{snap: s.db.NewSnapshot(), rev: rev, compactRev: compactRev}
+	v.refs.Store(1)
+	if old := s.cur.Swap(v); old != nil {
+		old.release()
+	}
+}
+
+// acquire returns the current view with a reference taken.
+func (s *Store) acquire() *sharedView {
+	for {
+		v := s.cur.Load()
+		if v == nil {
+			return nil // closed
+		}
+		if v.refs.Add(1) > 0 {
+			return v
+		}
+		// Closed between the load and the add: a newer view is current.
+	}
 }
 
 // metaState is the content of the meta keys.
@@ -150,6 +199,7 @@ func NewStore(db *pebble.DB, cfg Config) (*Store, error) {
 	s.rev.Store(m.rev)
 	s.compactRev.Store(m.compactRev)
 	s.w.rev, s.w.compactRev = m.rev, m.compactRev
+	s.publish(m.rev, m.compactRev)
 	s.c = newCompactor(db, lg, limit, m)
 	s.c.start()
 	lg.Info("mvcc store opened",
@@ -163,6 +213,9 @@ func NewStore(db *pebble.DB, cfg Config) (*Store, error) {
 // DB. An interrupted compaction resumes at the next NewStore.
 func (s *Store) Close() error {
 	s.c.close()
+	if v := s.cur.Swap(nil); v != nil {
+		v.release()
+	}
 	return nil
 }
 
@@ -181,6 +234,11 @@ func (s *Store) FinishedCompactRev() int64 { return s.c.finishedRev() }
 // more ended WriteTxns has been committed. It publishes the new revision
 // and hands compactions to the background compactor.
 func (s *Store) Committed() {
+	if s.w.rev != s.rev.Load() || s.w.compactRev != s.compactRev.Load() {
+		// Every change to what a reader sees moves one of the two: a
+		// write makes a revision, a compaction moves compactRev.
+		s.publish(s.w.rev, s.w.compactRev)
+	}
 	s.rev.Store(s.w.rev)
 	s.compactRev.Store(s.w.compactRev)
 	if s.w.compactRev > s.c.scheduledRev() || len(s.w.waiters) > 0 {
@@ -204,18 +262,13 @@ func (s *Store) leaseExists(id int64) bool {
 	return s.lessor != nil && s.lessor.Exists(id)
 }
 
-// Read returns a consistent point-in-time view. Its revision is read from
-// the same pebble snapshot as the data, so it is exact even while a batch
-// is being committed. The ReadTxn is for one goroutine; call Close.
+// Read returns a consistent point-in-time view: the one shared by every
+// reader since the last committed change, so taking it costs two atomic
+// operations. The ReadTxn is for one goroutine; call Close.
 func (s *Store) Read() *ReadTxn {
-	snap := s.db.NewSnapshot()
-	rt := &ReadTxn{snap: snap}
-	rev, err := getInt64(snap, metaRev, 1)
-	if err == nil {
-		var compactRev int64
-		compactRev, err = getInt64(snap, metaCompact, -1)
-		rt.v = view{r: snap, rev: rev, compactRev: compactRev}
+	v := s.acquire()
+	if v == nil {
+		return &ReadTxn{err: ErrClosed}
 	}
-	rt.err = err
-	return rt
+	return &ReadTxn{sv: v, v: view{r: v.snap, rev: v.rev, compactRev: v.compactRev}}
 }

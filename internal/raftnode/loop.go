@@ -125,6 +125,15 @@ func (n *Node) handleReady() error {
 	if !raft.IsEmptySnap(rd.Snapshot) {
 		n.snapIndex = rd.Snapshot.Metadata.Index
 		n.confStates = []indexedConfState{{index: rd.Snapshot.Metadata.Index, cs: rd.Snapshot.Metadata.ConfState}}
+		// Raft took the snapshot (it ignores one at or below its commit
+		// index, and then nothing is installed): the state machine
+		// installs it before the entries that follow it.
+		snap := []Entry{{Index: rd.Snapshot.Metadata.Index, Term: rd.Snapshot.Metadata.Term, Kind: EntrySnapshot}}
+		select {
+		case n.applyc <- snap:
+		case <-n.stopc:
+			return nil
+		}
 	}
 	if len(rd.CommittedEntries) > 0 {
 		ents := make([]Entry, 0, len(rd.CommittedEntries))

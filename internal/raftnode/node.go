@@ -86,6 +86,10 @@ const (
 	EntryNormal EntryKind = iota
 	// EntryConfChange carries a membership change already applied to raft.
 	EntryConfChange
+	// EntrySnapshot says raft accepted a snapshot from the leader at Index
+	// (and Term): the state machine must be replaced by that snapshot's
+	// state before any later entry is applied. It always comes alone.
+	EntrySnapshot
 )
 
 // ConfChangeKind mirrors raft's change types, without raft's types.

@@ -25,11 +25,9 @@ func (s *Server) authInfo(ctx context.Context) (auth.AuthInfo, error) {
 	if !s.auth.Enabled() {
 		return auth.AuthInfo{Revision: s.auth.Revision()}, nil
 	}
-	if md, ok := metadata.FromIncomingContext(ctx); ok {
-		for _, k := range []string{rpctypes.TokenFieldNameGRPC, "authorization"} {
-			if ts := md.Get(k); len(ts) > 0 && ts[0] != "" {
-				return s.auth.Lookup(ts[0])
-			}
+	for _, k := range []string{rpctypes.TokenFieldNameGRPC, "authorization"} {
+		if ts := metadata.ValueFromIncomingContext(ctx, k); len(ts) > 0 && ts[0] != "" {
+			return s.auth.Lookup(ts[0])
 		}
 	}
 	if p, ok := peer.FromContext(ctx); ok {

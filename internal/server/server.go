@@ -72,7 +72,6 @@ type Server struct {
 	clientServerTLS *tls.Config
 	peerHTTP        *http.Client // to other members' peer ports
 	fatalc          chan error
-	installc        chan installReq
 	// stateMu is held for writing while a snapshot replaces the state, and
 	// for reading while a reader takes its view of it.
 	stateMu sync.RWMutex
@@ -107,7 +106,6 @@ func New(cfg *config.Config, lg *zap.Logger) (*Server, error) {
 		stopc:       make(chan struct{}),
 		readyc:      make(chan struct{}),
 		fatalc:      make(chan error, 1),
-		installc:    make(chan installReq),
 		maxReqBytes: int(cfg.MaxRequestBytes),
 		reqTimeout:  5*time.Second + 2*time.Duration(cfg.ElectionMs)*time.Millisecond,
 	}
@@ -129,9 +127,13 @@ func New(cfg *config.Config, lg *zap.Logger) (*Server, error) {
 			s.closeStorage()
 		}
 	}()
-	if err := repairInterruptedInstall(db, lg); err != nil {
+	if s.rlog, err = raftlog.Open(db, cfg.UnsafeNoFsync); err != nil {
 		return nil, err
 	}
+	if err := installPendingSnapshot(db, cfg.DataDir, s.rlog.SnapshotMeta().Index, lg); err != nil {
+		return nil, err
+	}
+	// The install may have reset the raft log: read it again.
 	if s.rlog, err = raftlog.Open(db, cfg.UnsafeNoFsync); err != nil {
 		return nil, err
 	}
@@ -352,8 +354,13 @@ func (s *Server) applyLoop() {
 				return
 			}
 			ents = e
-		case req := <-s.installc:
-			req.done <- s.installSnapshot(req.path)
+		}
+		if len(ents) == 1 && ents[0].Kind == raftnode.EntrySnapshot {
+			if err := s.installSnapshot(ents[0].Index); err != nil {
+				// Raft has dropped its log for this snapshot: there is no
+				// going on without it. The file stays for the next start.
+				s.lg.Fatal("installing the snapshot raft took failed; stopping (the next start retries it)", zap.Uint64("snapshot-index", ents[0].Index), zap.Error(err))
+			}
 			s.notifyWatchers(nil, s.rev())
 			s.syncPeers(nil)
 			continue

@@ -9,6 +9,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 
 	"github.com/cockroachdb/pebble/v2"
 	"go.etcd.io/raft/v3/raftpb"
@@ -82,60 +84,120 @@ func (sn *snapshotter) WriteSnapshot(ctx context.Context, w io.Writer) error {
 	return bw.Flush()
 }
 
-type installReq struct {
-	path string
-	done chan error
+// Receiving a snapshot. The leader's stream is spooled to a file named by
+// the snapshot's index and made durable, and only then is the message
+// stepped into raft. Raft decides: it ignores a snapshot at or below its
+// commit index (entries got there first), and otherwise persists the
+// snapshot's metadata, drops its log and hands the apply goroutine an
+// EntrySnapshot, which installs the file's state before any later entry.
+// So the state machine is never replaced behind raft's back, and a crash
+// between raft taking the snapshot and the install finds the file at the
+// next start (installPendingSnapshot).
+
+const snapSuffix = ".snap.recv"
+
+// snapshotPath is where the snapshot at index is spooled.
+func (s *Server) snapshotPath(index uint64) string {
+	return filepath.Join(s.cfg.DataDir, "member", fmt.Sprintf("%016x%s", index, snapSuffix))
 }
 
-// InstallSnapshot spools the stream to a file, then has the apply goroutine
-// replace the state with it, so apply never sees a half-installed state.
+// InstallSnapshot spools the stream to its file; the transport then steps
+// m into raft.
 func (sn *snapshotter) InstallSnapshot(ctx context.Context, r io.Reader, m raftpb.Message) error {
 	s := (*Server)(sn)
-	path := filepath.Join(s.cfg.DataDir, "member", "snapshot.recv")
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	index := m.Snapshot.Metadata.Index
+	removeSpooled(s.cfg.DataDir, s.applied.applied.Load(), s.lg)
+	path := s.snapshotPath(index)
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
 	if err != nil {
 		return err
 	}
 	if _, err := io.Copy(f, r); err != nil {
 		f.Close()
-		os.Remove(path)
+		os.Remove(tmp)
 		return fmt.Errorf("receive snapshot: %w", err)
 	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return err
+	}
 	if err := f.Close(); err != nil {
+		os.Remove(tmp)
 		return err
 	}
-	defer os.Remove(path)
-	req := installReq{path: path, done: make(chan error, 1)}
-	select {
-	case s.installc <- req:
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-s.stopc:
-		return errStopped
+	// Renamed into place, so an install reading an earlier copy of the same
+	// snapshot keeps reading its own.
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return err
 	}
-	select {
-	case err := <-req.done:
-		if err == nil {
-			s.lg.Info("installed snapshot from the leader", zap.Uint64("snapshot-index", m.Snapshot.Metadata.Index),
-				zap.Uint64("applied-index", s.applied.applied.Load()))
+	if err := syncDir(filepath.Dir(path)); err != nil {
+		return err
+	}
+	s.lg.Info("received snapshot from the leader", zap.Uint64("snapshot-index", index), zap.Uint64("applied-index", s.applied.applied.Load()))
+	return nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// removeSpooled deletes spooled snapshots at or below index: raft ignores
+// those, or they were installed.
+func removeSpooled(dataDir string, index uint64, lg *zap.Logger) {
+	dir := filepath.Join(dataDir, "member")
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		name, ok := strings.CutSuffix(e.Name(), snapSuffix)
+		if !ok {
+			continue
 		}
-		return err
-	case <-s.stopc:
-		return errStopped
+		if i, err := strconv.ParseUint(name, 16, 64); err == nil && i <= index {
+			if err := os.Remove(filepath.Join(dir, e.Name())); err != nil {
+				lg.Warn("removing a spooled snapshot", zap.Error(err))
+			}
+		}
 	}
 }
 
-// installSnapshot runs on the apply goroutine. Readers are held off while
-// the state is replaced; a crash midway leaves keyInstalling set, which the
-// next start repairs by discarding the state and asking for a new snapshot.
-func (s *Server) installSnapshot(path string) error {
+// installSnapshot runs on the apply goroutine when raft has taken the
+// snapshot at index. Readers are held off while the state is replaced.
+func (s *Server) installSnapshot(index uint64) error {
+	s.stateMu.Lock()
+	defer s.stateMu.Unlock()
+	s.kv.Close()
+	if err := loadSnapshotFile(s.db, s.snapshotPath(index)); err != nil {
+		return err
+	}
+	if err := s.reloadState(); err != nil {
+		return err
+	}
+	s.lg.Info("installed snapshot from the leader", zap.Uint64("snapshot-index", index),
+		zap.Uint64("applied-index", s.applier.AppliedIndex()))
+	removeSpooled(s.cfg.DataDir, index, s.lg)
+	return nil
+}
+
+// loadSnapshotFile replaces the state in db by the spooled snapshot at
+// path. The file is checked whole before anything is touched; a crash
+// midway leaves keyInstalling set, and the next start loads the file again.
+func loadSnapshotFile(db *pebble.DB, path string) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
 	br := bufio.NewReaderSize(f, 1<<20)
-	// Check the stream is whole before touching anything.
 	if err := scanSnapshot(br, nil); err != nil {
 		return err
 	}
@@ -143,16 +205,13 @@ func (s *Server) installSnapshot(path string) error {
 		return err
 	}
 	br.Reset(f)
-
-	s.stateMu.Lock()
-	defer s.stateMu.Unlock()
-	s.kv.Close()
-	if err := s.db.Set(keyInstalling, nil, pebble.Sync); err != nil {
+	if err := db.Set(keyInstalling, nil, pebble.Sync); err != nil {
 		return err
 	}
-	b := s.db.NewBatch()
+	b := db.NewBatch()
 	for _, span := range storage.StateSpans {
 		if err := b.DeleteRange(span[0], span[1], nil); err != nil {
+			b.Close()
 			return err
 		}
 	}
@@ -165,7 +224,7 @@ func (s *Server) installSnapshot(path string) error {
 				return err
 			}
 			b.Close()
-			b = s.db.NewBatch()
+			b = db.NewBatch()
 		}
 		return nil
 	})
@@ -179,7 +238,7 @@ func (s *Server) installSnapshot(path string) error {
 	if err != nil {
 		return fmt.Errorf("install snapshot: %w", err)
 	}
-	return s.reloadState()
+	return nil
 }
 
 // reloadState rebuilds the in-memory views of the state after it changed
@@ -258,18 +317,41 @@ func scanSnapshot(r *bufio.Reader, fn func(k, v []byte) error) error {
 	}
 }
 
-// repairInterruptedInstall discards a half-installed snapshot: the state and
-// the raft log go, the term and vote stay, so the leader sends a new
-// snapshot. Called at start, before anything reads the state.
-func repairInterruptedInstall(db *pebble.DB, lg *zap.Logger) error {
-	_, closer, err := db.Get(keyInstalling)
-	if errors.Is(err, pebble.ErrNotFound) {
-		return nil
+// installPendingSnapshot finishes a snapshot install that a stop cut
+// short: raft took the snapshot at snapIndex (its metadata is saved and its
+// log starts after it) but the state is older, or an install was
+// interrupted. The spooled file is loaded again. Without the file (a data
+// dir from a build that installed before raft decided) the partial state
+// and the raft log are discarded, the term and vote kept, and the leader
+// sends a new snapshot. Called at start, before anything reads the state.
+func installPendingSnapshot(db *pebble.DB, dataDir string, snapIndex uint64, lg *zap.Logger) error {
+	installing := false
+	if _, closer, err := db.Get(keyInstalling); err == nil {
+		closer.Close()
+		installing = true
+	} else if !errors.Is(err, pebble.ErrNotFound) {
+		return err
 	}
+	applied, err := apply.ReadAppliedIndex(db)
 	if err != nil {
 		return err
 	}
-	closer.Close()
+	if !installing && applied >= snapIndex {
+		removeSpooled(dataDir, applied, lg)
+		return nil
+	}
+	path := filepath.Join(dataDir, "member", fmt.Sprintf("%016x%s", snapIndex, snapSuffix))
+	if _, err := os.Stat(path); err == nil {
+		lg.Warn("finishing the install of a snapshot from the leader", zap.Uint64("snapshot-index", snapIndex), zap.Uint64("applied-index", applied), zap.Bool("interrupted", installing))
+		if err := loadSnapshotFile(db, path); err != nil {
+			return err
+		}
+		removeSpooled(dataDir, snapIndex, lg)
+		return nil
+	}
+	if !installing {
+		return fmt.Errorf("the state is at index %d but the raft log starts after a snapshot at %d whose file %s is missing (the data dir is damaged; restore it from a backup or remove the member and add it again)", applied, snapIndex, path)
+	}
 	lg.Warn("a snapshot install was interrupted; discarding the partial state and waiting for a new snapshot from the leader")
 	b := db.NewBatch()
 	defer b.Close()
