@@ -386,3 +386,40 @@ func TestDiscard(t *testing.T) {
 		t.Fatalf("after discard: rev %d, want 3", r.Header.Revision)
 	}
 }
+
+// A dropped batch must not leave its writes in the writer's cache of
+// current keys: the next put sees the committed version.
+func TestHotCacheDiscard(t *testing.T) {
+	e := newEnv(t)
+	e.put("a", "1")
+	b := e.db.NewIndexedBatch()
+	w := e.s.Write(b)
+	if _, err := w.Put(&pb.PutRequest{Key: []byte("a"), Value: []byte("2")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.DeleteRange(&pb.DeleteRangeRequest{Key: []byte("a")}); err != nil {
+		t.Fatal(err)
+	}
+	w.End()
+	b.Close()
+	e.s.Discard()
+	b = e.db.NewIndexedBatch()
+	w = e.s.Write(b)
+	r, err := w.Put(&pb.PutRequest{Key: []byte("a"), Value: []byte("3"), PrevKv: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.End()
+	if !reflect.DeepEqual(r.PrevKv, kv("a", 2, 2, 1, "1", 0)) {
+		t.Fatalf("prev_kv after a dropped batch: %v, want the committed a=1", r.PrevKv)
+	}
+	if err := b.Commit(nil); err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	e.s.Committed()
+	got, _ := e.rng(&pb.RangeRequest{Key: []byte("a")})
+	if len(got.Kvs) != 1 || !reflect.DeepEqual(got.Kvs[0], kv("a", 2, 3, 2, "3", 0)) {
+		t.Fatalf("after the put: %v", got.Kvs)
+	}
+}

@@ -599,6 +599,8 @@ func runModel(t *testing.T, seed int64, steps int) {
 	ea.cfg.CompactionBatchLimit = 1 + r.Intn(3)
 	ea.reopen()
 	eb := newEnv(t)
+	eb.cfg.HotCacheBytes = 600 // a few entries: the writer's cache evicts all the time
+	eb.reopen()
 	a := &storeUnderTest{e: ea, batchy: true}
 	b := &storeUnderTest{e: eb}
 	stores := []*storeUnderTest{a, b}

@@ -32,6 +32,9 @@ type Config struct {
 	// CompactionBatchLimit is the number of keys physical compaction
 	// processes per pebble batch. Zero means 1000.
 	CompactionBatchLimit int
+	// HotCacheBytes bounds the writer's cache of recently written keys
+	// (hot.go). Zero means 16 MiB; negative disables it.
+	HotCacheBytes int
 }
 
 // Store is an etcd MVCC key-value store kept in a shared pebble DB, under
@@ -60,6 +63,9 @@ type Store struct {
 	}
 
 	c *compactor
+
+	// hot is owned by the apply goroutine (see hot.go).
+	hot hotCache
 
 	// cur is the shared read view of the committed state: one pebble
 	// snapshot per committed change, taken by the apply goroutine right
@@ -196,6 +202,11 @@ func NewStore(db *pebble.DB, cfg Config) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{db: db, lg: lg, lessor: cfg.Lessor}
+	hotBytes := cfg.HotCacheBytes
+	if hotBytes == 0 {
+		hotBytes = 16 << 20
+	}
+	s.hot = newHotCache(hotBytes)
 	s.rev.Store(m.rev)
 	s.compactRev.Store(m.compactRev)
 	s.w.rev, s.w.compactRev = m.rev, m.compactRev
@@ -256,6 +267,7 @@ func (s *Store) Discard() {
 	s.w.compactRev = s.compactRev.Load()
 	s.w.waiters = nil
 	s.w.open = false
+	s.hot.reset()
 }
 
 func (s *Store) leaseExists(id int64) bool {

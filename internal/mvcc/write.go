@@ -73,9 +73,12 @@ func (w *WriteTxn) Put(req *pb.PutRequest) (*pb.PutResponse, error) {
 }
 
 func (w *WriteTxn) put(req *pb.PutRequest) (*pb.PutResponse, error) {
-	prev, err := w.v.getCurrent(req.Key)
-	if err != nil {
-		return nil, err
+	prev, cached := w.s.hot.get(req.Key)
+	if !cached {
+		var err error
+		if prev, err = w.v.getCurrent(req.Key); err != nil {
+			return nil, err
+		}
 	}
 	if (req.IgnoreValue || req.IgnoreLease) && prev == nil {
 		return nil, ErrKeyNotFound
@@ -125,6 +128,7 @@ func (w *WriteTxn) put(req *pb.PutRequest) (*pb.PutResponse, error) {
 		}
 	}
 	w.markDirty()
+	w.s.hot.set(kv.Key, kv)
 	resp := &pb.PutResponse{Header: &pb.ResponseHeader{Revision: rev}}
 	if req.PrevKv && prev != nil {
 		resp.PrevKv = cloneKV(prev)
@@ -160,6 +164,7 @@ func (w *WriteTxn) deleteRange(req *pb.DeleteRangeRequest) (*pb.DeleteRangeRespo
 		if w.s.lessor != nil && prev.Lease != 0 {
 			w.s.lessor.Detach(prev.Lease, prev.Key)
 		}
+		w.s.hot.set(prev.Key, nil)
 	}
 	if len(kvs) > 0 {
 		w.markDirty()
