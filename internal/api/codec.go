@@ -4,7 +4,9 @@ import (
 	"fmt"
 
 	"google.golang.org/grpc/encoding"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/protoadapt"
 )
 
@@ -48,9 +50,66 @@ func (Codec) Unmarshal(data []byte, v any) error {
 	case proto.Message:
 		return proto.Unmarshal(data, m)
 	case protoadapt.MessageV1:
-		return proto.Unmarshal(data, protoadapt.MessageV2Of(m))
+		m2 := protoadapt.MessageV2Of(m)
+		if err := checkWireTypes(data, m2.ProtoReflect().Descriptor(), 0); err != nil {
+			return err
+		}
+		return proto.Unmarshal(data, m2)
 	}
 	return fmt.Errorf("api: cannot decode into %T", v)
+}
+
+// checkWireTypes refuses a known field sent with another wire type than
+// its declared one. protobuf-go keeps such a field as an unknown one and
+// decodes the rest; etcd's gogo-generated code fails the request ("grpc:
+// error unmarshalling request"), and so does Cairn for the messages it
+// decodes through protobuf-go (the election and lock services).
+func checkWireTypes(b []byte, md protoreflect.MessageDescriptor, depth int) error {
+	if depth > 32 {
+		return fmt.Errorf("proto: message nested too deep")
+	}
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return protowire.ParseError(n)
+		}
+		b = b[n:]
+		fd := md.Fields().ByNumber(num)
+		if fd != nil {
+			want := wireTypeOf(fd)
+			packed := fd.IsList() && typ == protowire.BytesType && want != protowire.BytesType
+			if typ != want && !packed {
+				return fmt.Errorf("proto: wrong wireType = %d for field %s", typ, fd.Name())
+			}
+		}
+		n = protowire.ConsumeFieldValue(num, typ, b)
+		if n < 0 {
+			return protowire.ParseError(n)
+		}
+		if fd != nil && typ == protowire.BytesType && fd.Kind() == protoreflect.MessageKind {
+			v, _ := protowire.ConsumeBytes(b[:n])
+			if err := checkWireTypes(v, fd.Message(), depth+1); err != nil {
+				return err
+			}
+		}
+		b = b[n:]
+	}
+	return nil
+}
+
+func wireTypeOf(fd protoreflect.FieldDescriptor) protowire.Type {
+	switch fd.Kind() {
+	case protoreflect.BoolKind, protoreflect.EnumKind, protoreflect.Int32Kind, protoreflect.Sint32Kind,
+		protoreflect.Uint32Kind, protoreflect.Int64Kind, protoreflect.Sint64Kind, protoreflect.Uint64Kind:
+		return protowire.VarintType
+	case protoreflect.Fixed32Kind, protoreflect.Sfixed32Kind, protoreflect.FloatKind:
+		return protowire.Fixed32Type
+	case protoreflect.Fixed64Kind, protoreflect.Sfixed64Kind, protoreflect.DoubleKind:
+		return protowire.Fixed64Type
+	case protoreflect.GroupKind:
+		return protowire.StartGroupType
+	}
+	return protowire.BytesType
 }
 
 // Name is the content subtype gRPC negotiates: the standard "proto".
