@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # bench.sh: Cairn against Debian's etcd 3.4, side by side on this machine.
 #
-# Every run starts one server (fresh data dir, loopback, etcd's flags), runs
-# one workload with bin/cairn-bench, reads the server's peak RSS (VmHWM) and
-# stops it, then measures the data dir. Rounds alternate the servers
+# Every run starts one server (fresh data dir, loopback, etcd's flags), or a
+# cluster of --members processes of it, runs one workload with
+# bin/cairn-bench through all its endpoints, reads the server's peak RSS
+# (VmHWM, the largest over the members) and stops it, then measures the data
+# dir (summed over the members). Rounds alternate the servers
 # (etcd, cairn, etcd, cairn, ...) so drifting machine load hits both alike.
 # The markdown table of medians and ratios goes to stdout; --write also
 # appends it to docs/performance.md. See docs/performance.md for details.
@@ -17,11 +19,21 @@ usage: scripts/bench.sh [options]
   --duration S      seconds per run (default 10)
   --quick           try it out: 2 s runs, 1 round (unless --rounds/--duration given)
   --only SERVER     run only etcd or only cairn (no ratios)
-  --workloads LIST  comma-separated subset of: put-1,put-16,put-256,range-l,range-s
+  --workloads LIST  comma-separated subset of: put-1,put-16,put-256,range-l,
+                    range-s,watch-1000,lease-ka (default: all of them)
+  --members LIST    cluster sizes, comma-separated (default 1); "1,3" runs every
+                    workload on one member and on three members (three
+                    processes of the same server on loopback, the generator
+                    given all three endpoints)
+  --custom ARGS     add a workload: these cairn-bench arguments (after the
+                    common ones, which they may override), e.g.
+                    --custom 'range --clients 64 --conns 4 --consistency s'
   --write           also append the tables to docs/performance.md
   --results FILE    keep the raw JSON lines (one per run) in FILE
   --etcd PATH       etcd binary (default /usr/bin/etcd)
   --cairn PATH      cairn binary (default bin/cairn, built from ./cmd/cairn)
+  --bench PATH      cairn-bench binary (default bin/cairn-bench, built from
+                    ./cmd/cairn-bench)
   --no-build        do not build bin/cairn and bin/cairn-bench
   -h, --help        this help
 
@@ -31,25 +43,43 @@ Workloads (key 8 B, value 256 B, 10,000 random keys; range preloads them):
   put-256  put, 256 clients over 8 connections
   range-l  range linearizable, 256 clients over 8 connections
   range-s  range serializable, 256 clients over 8 connections
+  watch-1000  1,000 watchers on one key over 8 connections, one writer with
+           one put in flight: events delivered/s and put-to-event latency
+  lease-ka lease keep-alive (KeepAliveOnce), 256 clients over 8 connections,
+           one lease each
+
+With 3 rounds of 10 s, the default set on one member takes about 10 minutes
+(42 runs of 10 s plus server start, preload and stop); --members 1,3 takes
+more than twice as long (three members start and preload more slowly).
 EOF
 }
 
 cd "$(dirname "$0")/.."
 cmdline="scripts/bench.sh"
 for a in "$@"; do
-	if [[ "$a" =~ ^[A-Za-z0-9_./,=:+-]+$ ]]; then cmdline+=" $a"; else cmdline+=" $(printf '%q' "$a")"; fi
+	if [[ "$a" =~ ^[A-Za-z0-9_./,=:+-]+$ ]]; then
+		cmdline+=" $a"
+	elif [[ "$a" != *"'"* ]]; then
+		cmdline+=" '$a'"
+	else
+		cmdline+=" $(printf '%q' "$a")"
+	fi
 done
 
-rounds="" duration="" quick=0 only="" write=0 results="" build=1
-etcd_bin=/usr/bin/etcd cairn_bin=bin/cairn
-workloads="put-1,put-16,put-256,range-l,range-s"
+rounds="" duration="" quick=0 only="" write=0 results="" build=1 members_list=1 custom=""
+etcd_bin=/usr/bin/etcd cairn_bin=bin/cairn bench_bin=bin/cairn-bench
+workloads="put-1,put-16,put-256,range-l,range-s,watch-1000,lease-ka"
+workloads_given=0
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--rounds) rounds=$2; shift ;;
 	--duration) duration=$2; shift ;;
 	--quick) quick=1 ;;
 	--only) only=$2; shift ;;
-	--workloads) workloads=$2; shift ;;
+	--workloads) workloads=$2; workloads_given=1; shift ;;
+	--members) members_list=$2; shift ;;
+	--custom) custom=$2; shift ;;
+	--bench) bench_bin=$2; shift ;;
 	--write) write=1 ;;
 	--results) results=$2; shift ;;
 	--etcd) etcd_bin=$2; shift ;;
@@ -67,6 +97,11 @@ fi
 [[ "$rounds" =~ ^[1-9][0-9]*$ ]] || { echo "bench.sh: --rounds must be a positive integer" >&2; exit 2; }
 [[ "$duration" =~ ^[1-9][0-9]*$ ]] || { echo "bench.sh: --duration must be whole seconds" >&2; exit 2; }
 
+IFS=, read -r -a members <<<"$members_list"
+for n in "${members[@]}"; do
+	[[ "$n" =~ ^[1-9]$ ]] || { echo "bench.sh: --members takes cluster sizes from 1 to 9, comma-separated" >&2; exit 2; }
+done
+
 case "$only" in
 "") servers=(etcd cairn) ;;
 etcd | cairn) servers=("$only") ;;
@@ -81,14 +116,23 @@ label[put-16]="put, 16 clients";                     args[put-16]="--clients 16 
 label[put-256]="put, 256 clients, 8 conns";          args[put-256]="--clients 256 --conns 8 put"
 label[range-l]="range linearizable, 256 clients";    args[range-l]="--clients 256 --conns 8 range --consistency l"
 label[range-s]="range serializable, 256 clients";    args[range-s]="--clients 256 --conns 8 range --consistency s"
+label[watch-1000]="watch, 1000 watchers, one key";   args[watch-1000]="--conns 8 watch --watchers 1000"
+label[lease-ka]="lease keep-alive, 256 clients";     args[lease-ka]="--clients 256 --conns 8 lease-keepalive"
 IFS=, read -r -a wl <<<"$workloads"
+if [ -n "$custom" ]; then
+	label[custom]=$custom args[custom]=$custom
+	# --custom alone runs only the custom workload.
+	if [ "$workloads_given" = 1 ]; then wl+=(custom); else wl=(custom); fi
+fi
 for w in "${wl[@]}"; do
 	[ -n "${label[$w]:-}" ] || { echo "bench.sh: unknown workload $w" >&2; exit 2; }
 done
 
 GO=${GO:-$(command -v go || echo /usr/local/go/bin/go)}
 if [ "$build" = 1 ]; then
-	"$GO" build -o bin/cairn-bench ./cmd/cairn-bench
+	if [ "$bench_bin" = bin/cairn-bench ]; then
+		"$GO" build -o bin/cairn-bench ./cmd/cairn-bench
+	fi
 	if [[ " ${servers[*]} " == *" cairn "* && "$cairn_bin" == bin/cairn ]]; then
 		"$GO" build -o bin/cairn ./cmd/cairn
 	fi
@@ -97,116 +141,154 @@ for s in "${servers[@]}"; do
 	b=$etcd_bin; [ "$s" = cairn ] && b=$cairn_bin
 	[ -x "$b" ] || { echo "bench.sh: $s binary $b not found" >&2; exit 1; }
 done
+[ -x "$bench_bin" ] || { echo "bench.sh: cairn-bench binary $bench_bin not found" >&2; exit 1; }
 command -v jq >/dev/null || { echo "bench.sh: needs jq" >&2; exit 1; }
 command -v etcdctl >/dev/null || { echo "bench.sh: needs etcdctl (Debian etcd-client)" >&2; exit 1; }
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/cairn-bench.XXXXXX")
 [ -n "$results" ] || results=$work/results.jsonl
 : >"$results"
-server_pid=""
+server_pids=()
+kill_servers() {
+	local p
+	for p in "${server_pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+	for p in "${server_pids[@]}"; do wait "$p" 2>/dev/null || true; done
+	server_pids=()
+}
 cleanup() {
-	if [ -n "$server_pid" ]; then
-		kill -KILL "$server_pid" 2>/dev/null || true
-		wait "$server_pid" 2>/dev/null || true
-	fi
+	kill_servers
 	rm -rf "$work"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# free_port prints a loopback port nobody listens on (a race with other
-# programs picking ports is possible but harmless: the server would fail to
-# start and the run reports it).
-free_port() {
-	local p
+# next_port sets port to a loopback port nobody listens on and that is not
+# in taken_ports, and adds it there (a race with other programs picking
+# ports is possible but harmless: the server would fail to start and
+# start_cluster tries again on other ports).
+next_port() {
 	while :; do
-		p=$((20000 + RANDOM % 30000))
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			echo "$p"
+		port=$((20000 + RANDOM % 30000))
+		[[ " $taken_ports " == *" $port "* ]] && continue
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+			taken_ports+=" $port"
 			return
 		fi
 	done
 }
 
-# stop_server: SIGTERM, then SIGKILL after 15 s.
-stop_server() {
-	local pid=$server_pid i
-	kill -TERM "$pid" 2>/dev/null || true
-	for i in $(seq 150); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
+# stop_servers: SIGTERM every member, then SIGKILL what is left after 15 s.
+stop_servers() {
+	local p i
+	for p in "${server_pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+	for p in "${server_pids[@]}"; do
+		for i in $(seq 150); do
+			kill -0 "$p" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
 	done
-	kill -KILL "$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
-	server_pid=""
+	server_pids=()
 }
 
-# run_one SERVER WORKLOAD ROUND: one fresh server, one workload, one JSON line.
-run_one() {
-	local server=$1 w=$2 round=$3 bin dir cport pport client peer rss disk apparent i
-	bin=$etcd_bin; [ "$server" = cairn ] && bin=$cairn_bin
-	dir=$(mktemp -d "$work/$server.XXXX")
-	local attempt up=0
+# start_cluster BIN N DIR: start N members of BIN with data under DIR/data
+# (DIR/data itself for one member, DIR/data/mI for member I of several) and
+# wait until every endpoint is healthy. Sets server_pids and endpoints (the
+# client URLs, comma-separated). Retries on new ports when a port was taken
+# between the check and the bind. Returns 1 if the cluster did not come up.
+start_cluster() {
+	local bin=$1 n=$2 dir=$3 attempt i up cluster token port taken_ports
+	local -a cport pport
 	for attempt in 1 2 3; do
-		cport=$(free_port); pport=$(free_port)
-		while [ "$pport" = "$cport" ]; do pport=$(free_port); done
-		client=http://127.0.0.1:$cport peer=http://127.0.0.1:$pport
-		rm -rf "$dir/data"
-		"$bin" --name bench --data-dir "$dir/data" \
-			--listen-client-urls "$client" --advertise-client-urls "$client" \
-			--listen-peer-urls "$peer" --initial-advertise-peer-urls "$peer" \
-			--initial-cluster "bench=$peer" --initial-cluster-state new \
-			--log-level error >"$dir/server.log" 2>&1 &
-		server_pid=$!
+		up=0 cluster="" endpoints="" taken_ports=""
+		token="bench-$$-$RANDOM"
+		for i in $(seq "$n"); do
+			next_port; cport[i]=$port
+			next_port; pport[i]=$port
+			cluster+="m$i=http://127.0.0.1:${pport[i]},"
+			endpoints+="http://127.0.0.1:${cport[i]},"
+		done
+		cluster=${cluster%,} endpoints=${endpoints%,}
+		rm -rf "$dir/data" "$dir"/server*.log
+		for i in $(seq "$n"); do
+			local name=m$i data=$dir/data/m$i log=$dir/server$i.log
+			if [ "$n" = 1 ]; then name=bench data=$dir/data cluster="bench=http://127.0.0.1:${pport[1]}"; fi
+			"$bin" --name "$name" --data-dir "$data" \
+				--listen-client-urls "http://127.0.0.1:${cport[i]}" --advertise-client-urls "http://127.0.0.1:${cport[i]}" \
+				--listen-peer-urls "http://127.0.0.1:${pport[i]}" --initial-advertise-peer-urls "http://127.0.0.1:${pport[i]}" \
+				--initial-cluster "$cluster" --initial-cluster-state new --initial-cluster-token "$token" \
+				--log-level error >"$log" 2>&1 &
+			server_pids+=($!)
+		done
 		for i in $(seq 60); do
-			if ETCDCTL_API=3 timeout 5 etcdctl --endpoints "$client" --dial-timeout 1s \
-				--command-timeout 1s endpoint health >/dev/null 2>&1; then
+			if ETCDCTL_API=3 timeout 10 etcdctl --endpoints "$endpoints" --dial-timeout 1s \
+				--command-timeout 2s endpoint health >/dev/null 2>&1; then
 				up=1
 				break
 			fi
-			if ! kill -0 "$server_pid" 2>/dev/null || [ "$i" = 60 ]; then
-				break
-			fi
+			local p dead=0
+			for p in "${server_pids[@]}"; do kill -0 "$p" 2>/dev/null || dead=1; done
+			[ "$dead" = 1 ] && break
 			sleep 0.5
 		done
-		[ "$up" = 1 ] && break
-		stop_server
+		[ "$up" = 1 ] && return 0
+		stop_servers
 		# Another process took a free port between the check and the bind:
 		# try again on new ports.
-		grep -q "address already in use" "$dir/server.log" && continue
+		grep -q "address already in use" "$dir"/server*.log && continue
 		break
 	done
-	if [ "$up" != 1 ]; then
-		echo "bench.sh: $server did not come up on $client; its log:" >&2
-		tail -20 "$dir/server.log" >&2
+	return 1
+}
+
+# run_one SERVER WORKLOAD ROUND MEMBERS: a fresh server (or cluster), one
+# workload, one JSON line.
+run_one() {
+	local server=$1 w=$2 round=$3 n=$4 bin dir rss disk apparent lbl p r f
+	bin=$etcd_bin; [ "$server" = cairn ] && bin=$cairn_bin
+	lbl=${label[$w]}
+	[ "$n" -gt 1 ] && lbl+=", $n members"
+	dir=$(mktemp -d "$work/$server.XXXX")
+	if ! start_cluster "$bin" "$n" "$dir"; then
+		echo "bench.sh: $server ($n member(s)) did not come up on $endpoints; its log(s):" >&2
+		for f in "$dir"/server*.log; do tail -20 "$f" >&2; done
 		exit 1
 	fi
+	local pids
+	pids=$(IFS=,; echo "${server_pids[*]}")
 	# shellcheck disable=SC2086 # args[] holds words on purpose
-	if ! timeout $((duration * 3 + 120)) bin/cairn-bench --endpoints "$client" --json --server-pid "$server_pid" \
+	if ! timeout $((duration * 3 + 120)) "$bench_bin" --endpoints "$endpoints" --json --server-pid "$pids" \
 		--duration "${duration}s" "${common[@]}" ${args[$w]} >"$dir/result.json" 2>"$dir/bench.err"; then
-		echo "bench.sh: cairn-bench failed against $server ($w):" >&2
+		echo "bench.sh: cairn-bench failed against $server ($lbl):" >&2
 		cat "$dir/bench.err" >&2
 		exit 1
 	fi
-	rss=$(awk '/^VmHWM:/ {print $2}' "/proc/$server_pid/status" 2>/dev/null || echo 0)
-	stop_server
+	rss=0
+	for p in "${server_pids[@]}"; do
+		r=$(awk '/^VmHWM:/ {print $2}' "/proc/$p/status" 2>/dev/null || true)
+		[ -n "$r" ] && [ "$r" -gt "$rss" ] && rss=$r
+	done
+	stop_servers
 	disk=$(du -sk "$dir/data" | cut -f1)
 	apparent=$(du -sk --apparent-size "$dir/data" | cut -f1)
-	jq -c --arg server "$server" --arg lbl "${label[$w]}" --argjson round "$round" \
-		--argjson rss "${rss:-0}" --argjson disk "$disk" --argjson apparent "$apparent" \
+	jq -c --arg server "$server" --arg lbl "$lbl" --argjson round "$round" \
+		--argjson rss "$rss" --argjson disk "$disk" --argjson apparent "$apparent" \
 		'. + {server: $server, label: $lbl, round: $round, rss_kib: $rss, disk_kib: $disk, disk_apparent_kib: $apparent}' \
 		"$dir/result.json" >>"$results"
-	jq -r --arg s "$server" --arg l "${label[$w]}" --argjson r "$round" --argjson rss "${rss:-0}" \
-		'"round \($r) \($l): \($s) \(.throughput | floor) req/s, p50 \(.p50_ms * 100 | round / 100) ms, p99 \(.p99_ms * 100 | round / 100) ms, RSS \($rss / 1024 | floor) MiB, errors \(.errors)"' \
+	jq -r --arg s "$server" --arg l "$lbl" --argjson r "$round" --argjson rss "$rss" \
+		'"round \($r) \($l): \($s) \(.throughput | floor) \(if .workload == "watch" then "events" else "req" end)/s, p50 \(.p50_ms * 100 | round / 100) ms, p99 \(.p99_ms * 100 | round / 100) ms, RSS \($rss / 1024 | floor) MiB, errors \(.errors)"' \
 		"$dir/result.json" >&2
 	rm -rf "$dir"
 }
 
 started=$(date -u '+%Y-%m-%d %H:%M UTC')
 for round in $(seq "$rounds"); do
-	for w in "${wl[@]}"; do
-		for s in "${servers[@]}"; do
-			run_one "$s" "$w" "$round"
+	for n in "${members[@]}"; do
+		for w in "${wl[@]}"; do
+			for s in "${servers[@]}"; do
+				run_one "$s" "$w" "$round" "$n"
+			done
 		done
 	done
 done
@@ -233,9 +315,9 @@ report() {
 		fi
 	done
 	echo
-	echo "$rounds round(s) of ${duration} s runs, servers alternating in each round; key 8 B, value 256 B, 10,000 random keys."
+	echo "$rounds round(s) of ${duration} s runs, servers alternating in each round; key 8 B, value 256 B, 10,000 random keys; $(IFS=,; echo "${members[*]}") member(s) on loopback.$([[ " ${wl[*]} " == *" watch-1000 "* ]] && echo ' For watch, req/s is events delivered per second over all watchers, latencies run from the put to the event, and CPU µs/req is per event.')"
 	echo
-	bin/cairn-bench report --baseline etcd "$results"
+	"$bench_bin" report --baseline etcd "$results"
 }
 report | tee "$work/report.md"
 if [ "$write" = 1 ]; then

@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"runtime/pprof"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -45,7 +47,7 @@ func newRootCmd() *cobra.Command {
 	cfg := bench.Default()
 	var asJSON bool
 	var cpuProfile string
-	var serverPID int
+	var serverPIDs []int
 	root := &cobra.Command{
 		Use:   "cairn-bench",
 		Short: "Load generator for etcd v3 endpoints (Cairn or etcd)",
@@ -56,7 +58,9 @@ Each of --clients clients keeps one request in flight; client i uses gRPC
 connection i % --conns. The run ends after --total requests or --duration,
 whichever comes first (--duration alone turns --total off). Range, delete and
 txn-cas first write every key of --key-space once (untimed; --preload=false
-skips it).`,
+skips it). Watch fans one writer's puts out to many watchers (see
+"cairn-bench watch --help"); lease-keepalive grants one lease per client
+before the run.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -76,7 +80,7 @@ skips it).`,
 	pf.DurationVar(&cfg.DialTimeout, "dial-timeout", cfg.DialTimeout, "timeout of connecting")
 	pf.Int64Var(&cfg.MaxExactSamples, "max-exact-samples", cfg.MaxExactSamples, "latency samples kept exactly (8 B each); later ones go to a ±0.4 % histogram")
 	pf.BoolVar(&asJSON, "json", false, "print the result as one JSON line")
-	pf.IntVar(&serverPID, "server-pid", 0, "process id of a local server whose CPU time to report (Linux)")
+	pf.IntSliceVar(&serverPIDs, "server-pid", nil, "process ids of local server processes (cluster members) whose summed CPU time to report (Linux)")
 	pf.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the load generator to this file")
 
 	runWorkload := func(name string) func(*cobra.Command, []string) error {
@@ -87,7 +91,7 @@ skips it).`,
 			if err := cfg.Validate(); err != nil {
 				return err
 			}
-			opts := bench.Options{Log: os.Stderr, ServerPID: serverPID}
+			opts := bench.Options{Log: os.Stderr, ServerPIDs: serverPIDs}
 			if isTerminal(os.Stderr) {
 				opts.Progress = os.Stderr
 			}
@@ -123,10 +127,12 @@ skips it).`,
 	}
 
 	short := map[string]string{
-		"put":     "Put a value under a key",
-		"range":   "Get one key (--consistency l or s)",
-		"delete":  "Delete one key",
-		"txn-cas": "Compare-and-swap: Txn(If mod_revision == last seen, Then Put, Else Get)",
+		"put":             "Put a value under a key",
+		"range":           "Get one key (--consistency l or s)",
+		"delete":          "Delete one key",
+		"txn-cas":         "Compare-and-swap: Txn(If mod_revision == last seen, Then Put, Else Get)",
+		"watch":           "Watch fan-out: --watchers watchers, one writer; events/s and put-to-event latency",
+		"lease-keepalive": "KeepAliveOnce on one lease per client (granted before the run, TTL 60 s)",
 	}
 	for _, name := range bench.WorkloadNames() {
 		c := &cobra.Command{
@@ -135,13 +141,76 @@ skips it).`,
 			Args:  cobra.NoArgs,
 			RunE:  runWorkload(name),
 		}
-		if name == "range" {
+		switch name {
+		case "range":
 			c.Flags().StringVar(&cfg.Consistency, "consistency", cfg.Consistency, "l (linearizable) or s (serializable)")
+		case "watch":
+			c.Long = `watch creates --watchers watchers (watcher i on connection i % --conns),
+all on one key, or with --watch-prefix all on one prefix, before the run,
+then one writer puts under it with one put in flight (--rate paces it;
+--clients is not used). --total counts puts. Each put's value carries its
+send time, so every event delivered to every watcher is timed: the result
+counts events, throughput is events per second over all watchers, and the
+latencies run from the put's send to the event's arrival. With
+--watch-prefix the writer puts the keys of --key-space under the prefix.
+Once the writer stops, the run waits up to --request-timeout for every
+watcher to catch up; events still missing count as errors.`
+			c.Flags().IntVar(&cfg.Watchers, "watchers", cfg.Watchers, "number of watchers, spread over the connections")
+			c.Flags().BoolVar(&cfg.WatchPrefix, "watch-prefix", cfg.WatchPrefix, "watch a prefix (the writer spreads puts over --key-space keys under it) instead of one key")
 		}
 		root.AddCommand(c)
 	}
 	root.AddCommand(newReportCmd())
+	root.AddCommand(newFirstReadCmd(&cfg, &asJSON))
 	return root
+}
+
+func newFirstReadCmd(cfg *bench.Config, asJSON *bool) *cobra.Command {
+	var since int64
+	var interval, timeout time.Duration
+	c := &cobra.Command{
+		Use:   "first-read",
+		Short: "Poll a linearizable Get until one succeeds and print how long that took (restart timing)",
+		Long: `first-read polls a linearizable Get of key 0 (the first key of the key
+space, --key-size) on --endpoints until one succeeds, and prints the time
+from --since to that answer. To time a restart, take the time in Unix
+nanoseconds (date +%s%N) just before starting the server and pass it as
+--since. While the server refuses connections the client reconnects every
+--interval; a Get the server turns down is tried again after --interval.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			start := time.Now()
+			if since > 0 {
+				start = time.Unix(0, since)
+			}
+			if cfg.KeySize < 1 {
+				return fmt.Errorf("%w: key-size must be at least 1", bench.ErrInvalidConfig)
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
+			defer cancel()
+			key := bench.NewKeys(cfg).Key(0)
+			res, err := bench.FirstRead(ctx, cfg.Endpoints, key, interval)
+			if err != nil {
+				return err
+			}
+			ms := float64(res.At.Sub(start)) / float64(time.Millisecond)
+			out := cmd.OutOrStdout()
+			if *asJSON {
+				b, err := json.Marshal(map[string]any{"first_read_ms": ms, "attempts": res.Attempts, "found": res.Found, "key": key})
+				if err != nil {
+					return err
+				}
+				_, err = fmt.Fprintf(out, "%s\n", b)
+				return err
+			}
+			_, err = fmt.Fprintf(out, "first linearizable read after %.1f ms (%d attempts, key %q found: %v)\n", ms, res.Attempts, key, res.Found)
+			return err
+		},
+	}
+	c.Flags().Int64Var(&since, "since", 0, "start of the timing in Unix nanoseconds (default: when first-read starts)")
+	c.Flags().DurationVar(&interval, "interval", 10*time.Millisecond, "time between attempts")
+	c.Flags().DurationVar(&timeout, "timeout", 2*time.Minute, "give up after this long")
+	return c
 }
 
 func newReportCmd() *cobra.Command {

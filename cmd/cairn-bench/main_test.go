@@ -15,6 +15,8 @@ func TestInvalidFlagsFailBeforeDialing(t *testing.T) {
 		{"put", "--total", "0"},
 		{"range", "--consistency", "x"},
 		{"--key-size", "2", "--key-space", "1000", "delete"},
+		{"watch", "--watchers", "0"},
+		{"--server-pid", "1,2", "lease-keepalive", "--clients", "0"},
 	} {
 		cmd := newRootCmd()
 		cmd.SetArgs(args)

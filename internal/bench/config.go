@@ -55,6 +55,13 @@ type Config struct {
 	// Serializable.
 	Consistency string
 
+	// Watchers is the watch workload's number of watchers, spread over the
+	// connections (watcher i on connection i % Conns).
+	Watchers int
+	// WatchPrefix makes the watchers watch a prefix, and the writer put keys
+	// of the key space under it, instead of all watching one key.
+	WatchPrefix bool
+
 	// RequestTimeout bounds each request. A request that times out counts as
 	// an error.
 	RequestTimeout time.Duration
@@ -79,6 +86,7 @@ func Default() Config {
 		Preload:         true,
 		Total:           10000,
 		Consistency:     Linearizable,
+		Watchers:        1000,
 		RequestTimeout:  10 * time.Second,
 		DialTimeout:     5 * time.Second,
 		MaxExactSamples: 16 << 20,
@@ -115,6 +123,8 @@ func (c *Config) Validate() error {
 		return bad("rate must be a non-negative number, got %v", c.Rate)
 	case c.Consistency != Linearizable && c.Consistency != Serializable:
 		return bad("consistency must be %q or %q, got %q", Linearizable, Serializable, c.Consistency)
+	case c.Watchers < 1:
+		return bad("watchers must be at least 1, got %d", c.Watchers)
 	case c.RequestTimeout <= 0:
 		return bad("request timeout must be positive, got %s", c.RequestTimeout)
 	case c.DialTimeout <= 0:

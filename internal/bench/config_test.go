@@ -27,6 +27,7 @@ func TestValidate(t *testing.T) {
 		{"negative rate", func(c *Config) { c.Rate = -1 }, false},
 		{"serializable", func(c *Config) { c.Consistency = Serializable }, true},
 		{"bad consistency", func(c *Config) { c.Consistency = "x" }, false},
+		{"zero watchers", func(c *Config) { c.Watchers = 0 }, false},
 		{"zero request timeout", func(c *Config) { c.RequestTimeout = 0 }, false},
 		{"no exact samples", func(c *Config) { c.MaxExactSamples = 0 }, true},
 	} {

@@ -14,9 +14,11 @@ import (
 // It tells how much of the machine the server used per request, and whether
 // something else was competing for the CPUs.
 type CPUUsage struct {
-	// ServerPID is Options.ServerPID; 0 means Server was not measured.
-	ServerPID int
-	// Server is the CPU time of the server process.
+	// ServerPIDs is Options.ServerPIDs; empty means Server was not
+	// measured.
+	ServerPIDs []int
+	// Server is the CPU time of the server processes (all members of a
+	// cluster running on this machine), summed.
 	Server time.Duration
 	// Bench is the CPU time of this load generator.
 	Bench time.Duration
@@ -33,8 +35,8 @@ type cpuSample struct {
 	server, bench, machine time.Duration
 }
 
-// readCPU reads the counters; serverPID 0 means no server counter.
-func readCPU(serverPID int) (cpuSample, error) {
+// readCPU reads the counters; the server counter sums serverPIDs.
+func readCPU(serverPIDs []int) (cpuSample, error) {
 	var s cpuSample
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
@@ -48,14 +50,16 @@ func readCPU(serverPID int) (cpuSample, error) {
 	if s.machine, err = parseProcStat(stat); err != nil {
 		return s, err
 	}
-	if serverPID > 0 {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", serverPID))
+	for _, pid := range serverPIDs {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 		if err != nil {
 			return s, err
 		}
-		if s.server, err = parsePidStat(b); err != nil {
+		d, err := parsePidStat(b)
+		if err != nil {
 			return s, err
 		}
+		s.server += d
 	}
 	return s, nil
 }
@@ -110,14 +114,14 @@ func parsePidStat(b []byte) (time.Duration, error) {
 // cpuMeter measures CPU usage between start and stop; it reports nothing
 // when /proc cannot be read.
 type cpuMeter struct {
-	pid   int
+	pids  []int
 	start cpuSample
 	err   error
 }
 
-func startCPU(pid int) *cpuMeter {
-	m := &cpuMeter{pid: pid}
-	m.start, m.err = readCPU(pid)
+func startCPU(pids []int) *cpuMeter {
+	m := &cpuMeter{pids: pids}
+	m.start, m.err = readCPU(pids)
 	return m
 }
 
@@ -125,12 +129,12 @@ func (m *cpuMeter) stop() *CPUUsage {
 	if m.err != nil {
 		return nil
 	}
-	end, err := readCPU(m.pid)
+	end, err := readCPU(m.pids)
 	if err != nil {
 		return nil
 	}
-	u := &CPUUsage{ServerPID: m.pid, Bench: end.bench - m.start.bench, Machine: end.machine - m.start.machine}
-	if m.pid > 0 {
+	u := &CPUUsage{ServerPIDs: m.pids, Bench: end.bench - m.start.bench, Machine: end.machine - m.start.machine}
+	if len(m.pids) > 0 {
 		u.Server = end.server - m.start.server
 	}
 	return u

@@ -31,28 +31,28 @@ func TestParsePidStat(t *testing.T) {
 }
 
 func TestCPUMeterSelf(t *testing.T) {
-	m := startCPU(0)
+	m := startCPU(nil)
 	if m.err != nil {
 		t.Skipf("no /proc: %v", m.err)
 	}
 	for deadline := time.Now().Add(20 * time.Millisecond); time.Now().Before(deadline); {
 	}
 	u := m.stop()
-	if u == nil || u.Bench <= 0 || u.ServerPID != 0 || u.Server != 0 {
+	if u == nil || u.Bench <= 0 || len(u.ServerPIDs) != 0 || u.Server != 0 {
 		t.Fatalf("usage %+v, want some bench time and no server time", u)
 	}
 }
 
 func TestCPUMeterServer(t *testing.T) {
 	// This process stands in for the server.
-	m := startCPU(os.Getpid())
+	m := startCPU([]int{os.Getpid()})
 	if m.err != nil {
 		t.Skipf("no /proc: %v", m.err)
 	}
 	for deadline := time.Now().Add(30 * time.Millisecond); time.Now().Before(deadline); {
 	}
 	u := m.stop()
-	if u == nil || u.ServerPID != os.Getpid() {
+	if u == nil || len(u.ServerPIDs) != 1 || u.ServerPIDs[0] != os.Getpid() || u.Server <= 0 {
 		t.Fatalf("usage %+v, want the server measured", u)
 	}
 }

@@ -33,5 +33,11 @@
 // Drive starts its own goroutines (watchers, writers), takes request numbers
 // from Meter.Take so --total, --duration and --rate keep their meaning, and
 // records each latency sample through a Recorder from Meter.Recorder (one per
-// goroutine, no locks on the hot path).
+// goroutine, no locks on the hot path). Meter.End marks the end of the timed
+// run when Drive has teardown left to do. The watch workload (watch.go) is
+// the example: its requests are events delivered, its latencies run from the
+// put's send (stamped in the value) to the event's arrival.
+//
+// FirstRead, behind "cairn-bench first-read", times a restart: it polls a
+// linearizable Get until one succeeds (scripts/datascale.sh uses it).
 package bench

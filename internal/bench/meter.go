@@ -24,6 +24,7 @@ type Meter struct {
 
 	mu struct {
 		sync.Mutex
+		end      time.Time // set by End; zero until then
 		recs     []*Recorder
 		errors   map[string]int64 // error message -> count
 		counters map[string]*atomic.Int64
@@ -84,6 +85,30 @@ func (m *Meter) Take(ctx context.Context) (seq int64, ok bool) {
 	return seq, true
 }
 
+// End marks the end of the timed run. A Driver calls it once the work it
+// measures is over and before it tears down (cancelling watches, say), so
+// the teardown is not timed; without a call the run ends when Drive returns.
+// Only the first call counts.
+func (m *Meter) End() {
+	now := m.now()
+	m.mu.Lock()
+	if m.mu.end.IsZero() {
+		m.mu.end = now
+	}
+	m.mu.Unlock()
+}
+
+// elapsed is the time from begin to End, or to now if End was not called.
+func (m *Meter) elapsed() time.Duration {
+	m.mu.Lock()
+	end := m.mu.end
+	m.mu.Unlock()
+	if end.IsZero() {
+		end = m.now()
+	}
+	return end.Sub(m.start)
+}
+
 // Stopped is closed when the run's duration has passed.
 func (m *Meter) Stopped() <-chan struct{} { return m.stop }
 
@@ -103,13 +128,20 @@ func (m *Meter) Done(r *Recorder, d time.Duration) {
 }
 
 // Fail records a failed request.
-func (m *Meter) Fail(err error) {
-	m.errs.Add(1)
+func (m *Meter) Fail(err error) { m.FailN(err, 1) }
+
+// FailN records n failed requests (or undelivered events) with the same
+// error.
+func (m *Meter) FailN(err error, n int64) {
+	if n <= 0 {
+		return
+	}
+	m.errs.Add(n)
 	msg := err.Error()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if _, ok := m.mu.errors[msg]; ok || len(m.mu.errors) < maxErrorKinds {
-		m.mu.errors[msg]++
+		m.mu.errors[msg] += n
 	}
 }
 

@@ -62,6 +62,14 @@ type JSONResult struct {
 	Mean        float64          `json:"mean_ms"`
 	Exact       bool             `json:"exact"`
 	Counters    map[string]int64 `json:"counters,omitempty"`
+	// The watch workload's: its requests are events delivered (one put,
+	// one event per watcher), its throughput is events per second and its
+	// latencies run from the put's send to the event's arrival. Events and
+	// EventsPerSec repeat Requests and Throughput under explicit names.
+	Watchers     int      `json:"watchers,omitempty"`
+	WatchPrefix  bool     `json:"watch_prefix,omitempty"`
+	Events       *int64   `json:"events,omitempty"`
+	EventsPerSec *float64 `json:"events_per_s,omitempty"`
 	// CPU seconds during the timed run (present when measured): the server's
 	// (with --server-pid), the load generator's, and the whole machine's busy
 	// time over all CPUs.
@@ -104,9 +112,14 @@ func (r *Result) JSON() JSONResult {
 	if r.Workload == "range" {
 		j.Consistency = r.Config.Consistency
 	}
+	if r.Workload == "watch" {
+		events, rate := r.Requests, r.Throughput()
+		j.Watchers, j.WatchPrefix = r.Config.Watchers, r.Config.WatchPrefix
+		j.Events, j.EventsPerSec = &events, &rate
+	}
 	if u := r.CPU; u != nil {
 		sec := func(d time.Duration) *float64 { s := d.Seconds(); return &s }
-		if u.ServerPID != 0 {
+		if len(u.ServerPIDs) > 0 {
 			j.ServerCPU = sec(u.Server)
 		}
 		j.BenchCPU, j.MachineCPU = sec(u.Bench), sec(u.Machine)
@@ -133,26 +146,46 @@ func (r *Result) WriteText(w io.Writer) error {
 		keys = "sequential"
 	}
 	name := r.Workload
-	if r.Workload == "range" {
+	unit, per := "requests", "req/s"
+	switch r.Workload {
+	case "range":
 		name += map[string]string{Linearizable: " (linearizable)", Serializable: " (serializable)"}[c.Consistency]
+	case "watch":
+		unit, per = "events", "events/s"
+		name += fmt.Sprintf(" (%d watchers on one key)", c.Watchers)
+		if c.WatchPrefix {
+			name = fmt.Sprintf("watch (%d watchers on one prefix)", c.Watchers)
+		}
 	}
 	fmt.Fprintf(&b, "workload    %s against %s\n", name, strings.Join(c.Endpoints, ","))
-	fmt.Fprintf(&b, "load        %d clients over %d conns, key %d B, value %d B, %d %s keys",
-		c.Clients, c.Conns, c.KeySize, c.ValSize, c.KeySpace, keys)
+	if r.Workload == "watch" {
+		fmt.Fprintf(&b, "load        1 writer (one put in flight), %d watchers over %d conns, key %d B, value %d B",
+			c.Watchers, c.Conns, c.KeySize, max(c.ValSize, stampLen))
+		if c.WatchPrefix {
+			fmt.Fprintf(&b, ", %d %s keys", c.KeySpace, keys)
+		}
+	} else {
+		fmt.Fprintf(&b, "load        %d clients over %d conns, key %d B, value %d B, %d %s keys",
+			c.Clients, c.Conns, c.KeySize, c.ValSize, c.KeySpace, keys)
+	}
 	if c.Rate > 0 {
 		fmt.Fprintf(&b, ", rate %g/s", c.Rate)
 	}
 	b.WriteString("\n")
-	fmt.Fprintf(&b, "requests    %d (%d errors)\n", r.Requests, r.Errors)
+	fmt.Fprintf(&b, "%-11s %d (%d errors)\n", unit, r.Requests, r.Errors)
 	fmt.Fprintf(&b, "seconds     %.2f\n", r.Elapsed.Seconds())
-	fmt.Fprintf(&b, "throughput  %.0f req/s\n", r.Throughput())
+	fmt.Fprintf(&b, "throughput  %.0f %s\n", r.Throughput(), per)
 	l := &r.Latency
 	approx := ""
 	if !l.Exact && l.Count > 0 {
 		approx = " (from a histogram, ±0.4 %)"
 	}
-	fmt.Fprintf(&b, "latency ms  p50 %.3f  p90 %.3f  p99 %.3f  p99.9 %.3f  max %.3f  mean %.3f%s\n",
-		ms(l.P50), ms(l.P90), ms(l.P99), ms(l.P999), ms(l.Max), ms(l.Mean), approx)
+	what := ""
+	if r.Workload == "watch" {
+		what = " (put sent to event received)"
+	}
+	fmt.Fprintf(&b, "latency ms  p50 %.3f  p90 %.3f  p99 %.3f  p99.9 %.3f  max %.3f  mean %.3f%s%s\n",
+		ms(l.P50), ms(l.P90), ms(l.P99), ms(l.P999), ms(l.Max), ms(l.Mean), approx, what)
 	if len(r.Counters) > 0 {
 		names := make([]string, 0, len(r.Counters))
 		for k := range r.Counters {
@@ -168,10 +201,10 @@ func (r *Result) WriteText(w io.Writer) error {
 	if u := r.CPU; u != nil && r.Elapsed > 0 {
 		cores := func(d time.Duration) float64 { return d.Seconds() / r.Elapsed.Seconds() }
 		fmt.Fprintf(&b, "cpu cores   bench %.2f  machine %.2f of %d", cores(u.Bench), cores(u.Machine), runtime.NumCPU())
-		if u.ServerPID != 0 {
+		if len(u.ServerPIDs) > 0 {
 			fmt.Fprintf(&b, "  server %.2f", cores(u.Server))
 			if r.Requests > 0 {
-				fmt.Fprintf(&b, " (%.1f µs/request)", float64(u.Server.Microseconds())/float64(r.Requests))
+				fmt.Fprintf(&b, " (%.1f µs/%s)", float64(u.Server.Microseconds())/float64(r.Requests), strings.TrimSuffix(unit, "s"))
 			}
 		}
 		b.WriteString("\n")

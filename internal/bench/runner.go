@@ -18,9 +18,10 @@ type Options struct {
 	Progress io.Writer
 	// Log, if not nil, receives notes about the untimed phases (preload).
 	Log io.Writer
-	// ServerPID, if not 0, is the process id of a server on this machine
-	// whose CPU time Result.CPU reports.
-	ServerPID int
+	// ServerPIDs, if not empty, are the process ids of the server (one per
+	// member of a cluster on this machine) whose summed CPU time Result.CPU
+	// reports.
+	ServerPIDs []int
 }
 
 // Run dials the endpoints, prepares the workload and runs it. cfg must have
@@ -85,7 +86,7 @@ func run(ctx context.Context, env *Env, w Workload, opts Options) (Result, error
 
 	release := m.begin(cfg.Duration)
 	defer release()
-	cpu := startCPU(opts.ServerPID)
+	cpu := startCPU(opts.ServerPIDs)
 	stopProgress := startProgress(opts.Progress, m)
 	var err error
 	if isDriver {
@@ -93,7 +94,7 @@ func run(ctx context.Context, env *Env, w Workload, opts Options) (Result, error
 	} else {
 		closedLoop(ctx, cfg.RequestTimeout, m, workers)
 	}
-	elapsed := m.now().Sub(m.start)
+	elapsed := m.elapsed()
 	usage := cpu.stop()
 	stopProgress()
 	if err != nil {

@@ -44,6 +44,9 @@ var Workloads = map[string]func() Workload{
 	"range":   func() Workload { return &rangeWorkload{} },
 	"delete":  func() Workload { return &deleteWorkload{} },
 	"txn-cas": func() Workload { return &casWorkload{} },
+	"watch":   func() Workload { return &watchWorkload{} },
+	// etcd's benchmark calls it lease-keepalive too.
+	"lease-keepalive": func() Workload { return &leaseWorkload{} },
 }
 
 // WorkloadNames returns the registered names, sorted.

@@ -1,0 +1,328 @@
+#!/usr/bin/env bash
+# datascale.sh: Cairn against Debian's etcd 3.4 with a large data set.
+#
+# For each server in turn, one member on loopback with a fresh data dir and
+# --quota-backend-bytes 8 GiB (so etcd does not stop at its 2 GiB default):
+# load N keys of 256 B values as fast as cairn-bench put goes (sequential
+# keys, every key once, 256 clients over 8 connections); read the peak RSS
+# (VmHWM) and the RSS after the load (VmRSS); time single-key serializable
+# and linearizable Gets over the whole key space (no preload); stop it with
+# SIGTERM and measure the data dir; start it again and time how long it
+# takes from the start of the process to the first linearizable Get that
+# succeeds (polled every 10 ms), and the RSS right then. Prints a markdown
+# table with the Cairn/etcd ratios; --write also appends it to
+# docs/performance.md.
+set -euo pipefail
+
+usage() {
+	cat <<'EOF'
+usage: scripts/datascale.sh [options]
+
+  --keys N           keys to load (default 1000000)
+  --dir DIR          parent of the data dirs (default: a new directory under
+                     ${TMPDIR:-/tmp}, removed at the end unless --keep)
+  --keep             keep the data dirs
+  --only SERVER      run only etcd or only cairn (no ratios)
+  --range-seconds S  length of each range run (default 5)
+  --write            also append the table to docs/performance.md
+  --etcd PATH        etcd binary (default /usr/bin/etcd)
+  --cairn PATH       cairn binary (default bin/cairn, built from ./cmd/cairn)
+  --bench PATH       cairn-bench binary (default bin/cairn-bench, built from
+                     ./cmd/cairn-bench)
+  --no-build         do not build bin/cairn and bin/cairn-bench
+  -h, --help         this help
+
+Keys are the key index in zero-padded decimal, 8 bytes (more past 10^8
+keys); values are 256 bytes. A 1,000,000-key run writes about 300 MB of
+values per server and takes a few minutes on 2 CPUs.
+EOF
+}
+
+cd "$(dirname "$0")/.."
+cmdline="scripts/datascale.sh"
+for a in "$@"; do
+	if [[ "$a" =~ ^[A-Za-z0-9_./,=:+-]+$ ]]; then
+		cmdline+=" $a"
+	elif [[ "$a" != *"'"* ]]; then
+		cmdline+=" '$a'"
+	else
+		cmdline+=" $(printf '%q' "$a")"
+	fi
+done
+
+keys=1000000 parent="" keep=0 only="" range_secs=5 write=0 build=1
+etcd_bin=/usr/bin/etcd cairn_bin=bin/cairn bench_bin=bin/cairn-bench
+quota=$((8 << 30))
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--keys) keys=$2; shift ;;
+	--dir) parent=$2; shift ;;
+	--keep) keep=1 ;;
+	--only) only=$2; shift ;;
+	--range-seconds) range_secs=$2; shift ;;
+	--write) write=1 ;;
+	--etcd) etcd_bin=$2; shift ;;
+	--cairn) cairn_bin=$2; shift ;;
+	--bench) bench_bin=$2; shift ;;
+	--no-build) build=0 ;;
+	-h | --help) usage; exit 0 ;;
+	*) echo "datascale.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
+	esac
+	shift
+done
+[[ "$keys" =~ ^[1-9][0-9]*$ ]] || { echo "datascale.sh: --keys must be a positive integer" >&2; exit 2; }
+[[ "$range_secs" =~ ^[1-9][0-9]*$ ]] || { echo "datascale.sh: --range-seconds must be whole seconds" >&2; exit 2; }
+case "$only" in
+"") servers=(etcd cairn) ;;
+etcd | cairn) servers=("$only") ;;
+*) echo "datascale.sh: --only takes etcd or cairn" >&2; exit 2 ;;
+esac
+# Keys are the index zero-padded to key_size digits: 8, or more if needed.
+key_size=$(( ${#keys} > 8 ? ${#keys} : 8 ))
+
+GO=${GO:-$(command -v go || echo /usr/local/go/bin/go)}
+if [ "$build" = 1 ]; then
+	if [ "$bench_bin" = bin/cairn-bench ]; then
+		"$GO" build -o bin/cairn-bench ./cmd/cairn-bench
+	fi
+	if [[ " ${servers[*]} " == *" cairn "* && "$cairn_bin" == bin/cairn ]]; then
+		"$GO" build -o bin/cairn ./cmd/cairn
+	fi
+fi
+for s in "${servers[@]}"; do
+	b=$etcd_bin; [ "$s" = cairn ] && b=$cairn_bin
+	[ -x "$b" ] || { echo "datascale.sh: $s binary $b not found" >&2; exit 1; }
+done
+[ -x "$bench_bin" ] || { echo "datascale.sh: cairn-bench binary $bench_bin not found" >&2; exit 1; }
+command -v jq >/dev/null || { echo "datascale.sh: needs jq" >&2; exit 1; }
+command -v etcdctl >/dev/null || { echo "datascale.sh: needs etcdctl (Debian etcd-client)" >&2; exit 1; }
+
+if [ -n "$parent" ]; then
+	mkdir -p "$parent"
+	work=$(mktemp -d "$parent/datascale.XXXXXX")
+else
+	work=$(mktemp -d "${TMPDIR:-/tmp}/cairn-datascale.XXXXXX")
+fi
+server_pid=""
+cleanup() {
+	if [ -n "$server_pid" ]; then
+		kill -KILL "$server_pid" 2>/dev/null || true
+		wait "$server_pid" 2>/dev/null || true
+	fi
+	if [ "$keep" = 1 ]; then
+		echo "datascale.sh: data dirs kept in $work" >&2
+	else
+		rm -rf "$work"
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log() { echo "datascale.sh: $*" >&2; }
+
+# next_port sets port to a loopback port nobody listens on (not cport).
+next_port() {
+	while :; do
+		port=$((20000 + RANDOM % 30000))
+		[ "$port" = "${cport:-}" ] && continue
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+			return
+		fi
+	done
+}
+
+# launch BIN DIR: start the member on cport/pport in the background; sets
+# server_pid. The flags are the same for a first start and a restart (a
+# member with data ignores the --initial-* ones).
+launch() {
+	local bin=$1 dir=$2 client=http://127.0.0.1:$cport peer=http://127.0.0.1:$pport
+	"$bin" --name scale --data-dir "$dir/data" \
+		--listen-client-urls "$client" --advertise-client-urls "$client" \
+		--listen-peer-urls "$peer" --initial-advertise-peer-urls "$peer" \
+		--initial-cluster "scale=$peer" --initial-cluster-state new \
+		--quota-backend-bytes "$quota" --log-level error >>"$dir/server.log" 2>&1 &
+	server_pid=$!
+}
+
+# wait_healthy: up to 60 s for etcdctl endpoint health; 1 if not.
+wait_healthy() {
+	local i
+	for i in $(seq 120); do
+		if ETCDCTL_API=3 timeout 5 etcdctl --endpoints "http://127.0.0.1:$cport" --dial-timeout 1s \
+			--command-timeout 1s endpoint health >/dev/null 2>&1; then
+			return 0
+		fi
+		kill -0 "$server_pid" 2>/dev/null || return 1
+		sleep 0.5
+	done
+	return 1
+}
+
+# stop_server: SIGTERM, then SIGKILL after 60 s (a large store may take a
+# while to close).
+stop_server() {
+	local i
+	kill -TERM "$server_pid" 2>/dev/null || true
+	for i in $(seq 600); do
+		kill -0 "$server_pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$server_pid" 2>/dev/null || true
+	wait "$server_pid" 2>/dev/null || true
+	server_pid=""
+}
+
+status_kib() { awk -v f="$1:" '$1 == f {print $2}' "/proc/$server_pid/status" 2>/dev/null || echo 0; }
+
+# bench SECONDS ARGS...: cairn-bench against the member, one JSON line on
+# stdout, killed after SECONDS.
+bench() {
+	local limit=$1
+	shift
+	timeout "$limit" "$bench_bin" --endpoints "http://127.0.0.1:$cport" --json --server-pid "$server_pid" \
+		--key-size "$key_size" --val-size 256 --key-space "$keys" "$@"
+}
+
+declare -A val # val[server,metric]
+
+# run_server SERVER: the whole sequence for one server.
+run_server() {
+	local s=$1 bin dir attempt up=0 t0 out
+	bin=$etcd_bin; [ "$s" = cairn ] && bin=$cairn_bin
+	dir=$work/$s
+	for attempt in 1 2 3; do
+		rm -rf "$dir"; mkdir -p "$dir"
+		cport="" ; next_port; cport=$port; next_port; pport=$port
+		launch "$bin" "$dir"
+		if wait_healthy; then up=1; break; fi
+		stop_server
+		grep -q "address already in use" "$dir/server.log" && continue
+		break
+	done
+	if [ "$up" != 1 ]; then
+		log "$s did not come up; its log:"; tail -20 "$dir/server.log" >&2; exit 1
+	fi
+
+	log "$s: loading $keys keys"
+	out=$(bench $((keys / 200 + 300)) --clients 256 --conns 8 --seq-keys --total "$keys" put 2>"$dir/bench.err") ||
+		{ log "$s: load failed:"; cat "$dir/bench.err" >&2; exit 1; }
+	echo "$out" >"$dir/load.json"
+	val[$s,load_tput]=$(jq .throughput <<<"$out")
+	val[$s,load_p99]=$(jq .p99_ms <<<"$out")
+	val[$s,load_errors]=$(jq .errors <<<"$out")
+	val[$s,load_cpu]=$(jq '(.server_cpu_s // 0) * 1e6 / ([.requests, 1] | max)' <<<"$out")
+	val[$s,hwm]=$(status_kib VmHWM)
+	val[$s,rss]=$(status_kib VmRSS)
+	log "$s: $(jq -r '"\(.requests) puts at \(.throughput | floor)/s, \(.errors) errors"' <<<"$out"), peak RSS $((val[$s,hwm] / 1024)) MiB, RSS $((val[$s,rss] / 1024)) MiB"
+
+	local c
+	for c in s l; do
+		out=$(bench $((range_secs * 3 + 120)) --clients 256 --conns 8 --preload=false \
+			--duration "${range_secs}s" range --consistency "$c" 2>"$dir/bench.err") ||
+			{ log "$s: range $c failed:"; cat "$dir/bench.err" >&2; exit 1; }
+		echo "$out" >"$dir/range-$c.json"
+		val[$s,range_${c}_tput]=$(jq .throughput <<<"$out")
+		val[$s,range_${c}_p50]=$(jq .p50_ms <<<"$out")
+		val[$s,range_${c}_p99]=$(jq .p99_ms <<<"$out")
+		log "$s: range $c $(jq -r '"\(.throughput | floor) req/s, p50 \(.p50_ms) ms, p99 \(.p99_ms) ms, \(.errors) errors"' <<<"$out")"
+	done
+
+	stop_server
+	val[$s,du_bytes]=$(du -sb "$dir/data" | cut -f1)
+	val[$s,du_kib]=$(du -sk "$dir/data" | cut -f1)
+
+	# Restart on the same ports; the clock starts just before the process.
+	t0=$(date +%s%N)
+	launch "$bin" "$dir"
+	out=$("$bench_bin" --endpoints "http://127.0.0.1:$cport" --key-size "$key_size" --json \
+		first-read --since "$t0" --interval 10ms --timeout 5m 2>"$dir/bench.err") ||
+		{ log "$s: no read after the restart:"; cat "$dir/bench.err" >&2; tail -20 "$dir/server.log" >&2; exit 1; }
+	val[$s,restart_rss]=$(status_kib VmRSS)
+	echo "$out" >"$dir/first-read.json"
+	val[$s,first_read]=$(jq .first_read_ms <<<"$out")
+	[ "$(jq .found <<<"$out")" = true ] || log "$s: warning: key 0 not found after the restart"
+	log "$s: first linearizable read $(jq .first_read_ms <<<"$out") ms after the start, RSS $((val[$s,restart_rss] / 1024)) MiB"
+	stop_server
+	[ "$keep" = 1 ] || rm -rf "$dir/data"
+}
+
+started=$(date -u '+%Y-%m-%d %H:%M UTC')
+for s in "${servers[@]}"; do
+	run_server "$s"
+done
+
+# row LABEL METRIC FORMAT [DIVISOR]: one table row with the ratio.
+row() {
+	local label=$1 m=$2 fmt=$3 div=${4:-1} line s v
+	line="| $label"
+	local -a xs=()
+	for s in "${servers[@]}"; do
+		v=${val[$s,$m]:-}
+		xs+=("$v")
+		line+=" | $(awk -v v="$v" -v d="$div" -v f="$fmt" 'BEGIN { if (v == "") print "–"; else printf f, v / d }')"
+	done
+	if [ "${#servers[@]}" = 2 ]; then
+		line+=" | $(awk -v a="${xs[0]}" -v b="${xs[1]}" 'BEGIN { if (a == "" || b == "" || a + 0 == 0) print "–"; else printf "%.2fx", b / a }')"
+	fi
+	echo "$line |"
+}
+
+version() {
+	local out
+	out=$(timeout 5 "$1" --version 2>/dev/null || true)
+	grep -i -m1 "^$2 version" <<<"$out" || head -1 <<<"$out"
+}
+
+report() {
+	local n
+	n=$(sed ':a;s/\B[0-9]\{3\}\>/,&/;ta' <<<"$keys")
+	echo "### $started, data scale: $n keys"
+	echo
+	echo "Command: \`$cmdline\`"
+	echo
+	echo "Machine: $(nproc) CPUs, $(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo), Linux $(uname -r)"
+	echo
+	for s in "${servers[@]}"; do
+		if [ "$s" = etcd ]; then
+			echo "- etcd: \`$etcd_bin\`, $(version "$etcd_bin" etcd)"
+		else
+			echo "- cairn: \`$cairn_bin\`, $(version "$cairn_bin" cairn)$(git describe --always --dirty 2>/dev/null | sed 's/.*/ (commit &)/' || true)"
+		fi
+	done
+	echo
+	echo "One member each on loopback, \`--quota-backend-bytes $quota\`; $n keys of $key_size B (sequential, each written once) with 256 B values, loaded by \`cairn-bench put\` with 256 clients over 8 connections; range: single-key Gets of random keys over the whole key space, 256 clients over 8 connections, ${range_secs} s each."
+	echo
+	local head="| $n keys of 256 B" sep="|---"
+	for s in "${servers[@]}"; do head+=" | $s"; sep+="|---:"; done
+	if [ "${#servers[@]}" = 2 ]; then head+=" | ${servers[1]}/${servers[0]}"; sep+="|---:"; fi
+	echo "$head |"
+	echo "$sep|"
+	row "load, puts/s" load_tput "%.0f"
+	row "load, put p99 ms" load_p99 "%.1f"
+	row "load, server CPU µs/put" load_cpu "%.0f"
+	row "peak RSS during load (VmHWM), MiB" hwm "%.0f" 1024
+	row "RSS after load (VmRSS), MiB" rss "%.0f" 1024
+	row "data dir, file sizes (du -sb), MiB" du_bytes "%.0f" 1048576
+	row "data dir, disk blocks (du -sk), MiB" du_kib "%.0f" 1024
+	row "range serializable, req/s" range_s_tput "%.0f"
+	row "range serializable, p50 ms" range_s_p50 "%.2f"
+	row "range serializable, p99 ms" range_s_p99 "%.2f"
+	row "range linearizable, req/s" range_l_tput "%.0f"
+	row "range linearizable, p50 ms" range_l_p50 "%.2f"
+	row "range linearizable, p99 ms" range_l_p99 "%.2f"
+	row "restart: start to first linearizable read, ms" first_read "%.0f"
+	row "RSS at the first read after restart (VmRSS), MiB" restart_rss "%.0f" 1024
+	echo
+	echo "The data dir is measured after a clean stop (SIGTERM) at the end of the range runs; disk blocks count space preallocated past the end of files (WAL segments). The restart time runs from just before the process is started to the first successful linearizable Get (polled every 10 ms)."
+	local errs=0
+	for s in "${servers[@]}"; do errs=$((errs + ${val[$s,load_errors]:-0})); done
+	if [ "$errs" -gt 0 ]; then
+		echo
+		echo "Errors during the load: $(for s in "${servers[@]}"; do printf '%s %s ' "$s" "${val[$s,load_errors]}"; done)(a failed put leaves its key out)."
+	fi
+}
+report | tee "$work/report.md"
+if [ "$write" = 1 ]; then
+	{ echo; cat "$work/report.md"; } >>docs/performance.md
+	log "appended to docs/performance.md"
+fi
