@@ -26,8 +26,11 @@ const (
 	pathLeaseRenew = "/cairn/leases/renew"
 	pathLeaseTTL   = "/cairn/leases/ttl"
 
-	// leaseTick is how often the leader looks for expired leases.
-	leaseTick = 500 * time.Millisecond
+	// leaseTick is how often the leader looks for expired leases. etcd
+	// looks every 500 ms and revokes up to 500 at once; ten smaller bursts
+	// a second keep the same rate with a fifth of the queue in front of a
+	// client's request during a mass expiry.
+	leaseTick = 100 * time.Millisecond
 	// leaseRevokeRate bounds expiry revocations per second, as etcd does,
 	// so a mass expiry never stalls apply.
 	leaseRevokeRate = 1000

@@ -79,8 +79,12 @@ func Open(dataDir string, o Options) (*pebble.DB, error) {
 	opts := &pebble.Options{
 		FS:                          fs,
 		Cache:                       cache,
-		MemTableSize:                64 << 20,
-		MemTableStopWritesThreshold: 4,
+		// 32 MiB memtables, at most two (one filling, one flushing): they
+		// bound the RSS a write burst costs, and pebble sizes each WAL's
+		// preallocation (110%) and keeps threshold+1 WALs for reuse from
+		// these, which is most of an idle data dir's disk blocks.
+		MemTableSize:                32 << 20,
+		MemTableStopWritesThreshold: 2,
 		L0CompactionThreshold:       4,
 		L0StopWritesThreshold:       1000,
 		LBaseMaxBytes:               64 << 20,
