@@ -171,14 +171,19 @@ func (a *app) downgradeCommand() *cobra.Command {
 	}
 	run := func(action string, typ clientv3.DowngradeAction) func(*cobra.Command, []string) error {
 		return func(cmd *cobra.Command, args []string) error {
+			// As etcdctl 3.6: validate and enable take exactly one
+			// non-empty version; cancel ignores its arguments.
 			version := ""
 			if typ != clientv3.DowngradeCancel {
-				if len(args) != 1 {
+				switch {
+				case len(args) < 1:
 					return ctl.Exitf(ctl.ExitBadArgs, "TARGET_VERSION not provided")
+				case len(args) > 1:
+					return ctl.Exitf(ctl.ExitBadArgs, "too many arguments")
+				case args[0] == "":
+					return ctl.Exitf(ctl.ExitBadArgs, "target version not provided")
 				}
 				version = args[0]
-			} else if len(args) != 0 {
-				return ctl.Exitf(ctl.ExitBadArgs, "downgrade cancel does not take arguments")
 			}
 			c, err := a.client()
 			if err != nil {

@@ -66,6 +66,8 @@ type Applier struct {
 	// Auth, when set, applies auth changes and refuses requests whose
 	// permission was checked at an older auth revision.
 	Auth *auth.Store
+	// Downgrade, when set, applies downgrade job changes (DowngradeInfoSet).
+	Downgrade *Downgrade
 	// OnEmptyEntry, when set, is called for each applied empty entry: a new
 	// leader appends one at the start of its term (the server promotes its
 	// lessor there, as etcd does). It must not change replicated state.
@@ -185,6 +187,8 @@ func (a *Applier) applyNormal(b *pebble.Batch, e *raftnode.Entry, done func(uint
 		res.Resp = &pb.AlarmResponse{Header: &pb.ResponseHeader{}, Alarms: a.alarms.apply(b, r.Alarm)}
 	case a.Auth != nil && isAuthRequest(&r):
 		res.Resp, res.Err = a.applyAuth(b, &r)
+	case a.Downgrade != nil && r.DowngradeInfoSet != nil:
+		a.Downgrade.apply(b, r.DowngradeInfoSet)
 	case r.ClusterMemberAttrSet != nil:
 		ms := r.ClusterMemberAttrSet
 		var clientURLs []string

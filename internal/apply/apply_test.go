@@ -33,6 +33,7 @@ type node struct {
 	members *membership.Store
 	lessor  *lease.Lessor
 	alarms  *Alarms
+	down    *Downgrade
 	a       *Applier
 
 	results   map[uint64]Result
@@ -71,6 +72,10 @@ func (n *node) open() {
 	if n.a, err = New(db, n.kv, n.members, n.lessor, n.alarms, zaptest.NewLogger(n.t)); err != nil {
 		n.t.Fatal(err)
 	}
+	if n.down, err = LoadDowngrade(db); err != nil {
+		n.t.Fatal(err)
+	}
+	n.a.Downgrade = n.down
 	n.a.OnEmptyEntry = func(term uint64) { n.empties = append(n.empties, term) }
 	n.results = map[uint64]Result{}
 	n.delivered = nil

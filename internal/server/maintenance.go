@@ -28,7 +28,7 @@ func (s *Server) Status(ctx context.Context) (*pb.StatusResponse, error) {
 		IsLearner:        st.IsLearner,
 		StorageVersion:   version.Storage,
 		DbSizeQuota:      s.quotaBytes(),
-		DowngradeInfo:    &pb.DowngradeInfo{},
+		DowngradeInfo:    s.downgradeInfo(),
 	}
 	if st.Lead == 0 {
 		resp.Errors = append(resp.Errors, "etcdserver: no leader")

@@ -55,6 +55,8 @@ type Server struct {
 	auth    *auth.Store
 	applier *apply.Applier
 	node    *raftnode.Node
+	// downgrade is the replicated downgrade job (Maintenance.Downgrade).
+	downgrade *apply.Downgrade
 
 	id, clusterID uint64
 	reqIDs        *idGen
@@ -149,6 +151,9 @@ func New(cfg *config.Config, lg *zap.Logger) (*Server, error) {
 	if s.alarms, err = apply.LoadAlarms(db); err != nil {
 		return nil, err
 	}
+	if s.downgrade, err = apply.LoadDowngrade(db); err != nil {
+		return nil, err
+	}
 	if s.auth, err = auth.Open(db, int(cfg.AuthTokenTTL)); err != nil {
 		return nil, err
 	}
@@ -157,6 +162,7 @@ func New(cfg *config.Config, lg *zap.Logger) (*Server, error) {
 	}
 	s.applier.OnEmptyEntry = s.onTermStart
 	s.applier.Auth = s.auth
+	s.applier.Downgrade = s.downgrade
 	var bootstrap []raftnode.Peer
 	var known []membership.Member // peers to talk to before membership is applied
 	switch {

@@ -257,6 +257,9 @@ func (s *Server) reloadState() error {
 	if err := s.alarms.Reload(s.db); err != nil {
 		return err
 	}
+	if err := s.downgrade.Reload(s.db); err != nil {
+		return err
+	}
 	applier, err := apply.New(s.db, kv, s.members, s.lessor, s.alarms, s.lg.Named("apply"))
 	if err != nil {
 		return err
@@ -266,6 +269,7 @@ func (s *Server) reloadState() error {
 	}
 	applier.OnEmptyEntry = s.onTermStart
 	applier.Auth = s.auth
+	applier.Downgrade = s.downgrade
 	s.kv, s.applier = kv, applier
 	s.applied.set(applier.AppliedIndex())
 	s.node.SetApplied(applier.AppliedIndex())
