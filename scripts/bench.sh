@@ -43,8 +43,9 @@ Workloads (key 8 B, value 256 B, 10,000 random keys; range preloads them):
   put-256  put, 256 clients over 8 connections
   range-l  range linearizable, 256 clients over 8 connections
   range-s  range serializable, 256 clients over 8 connections
-  watch-1000  1,000 watchers on one key over 8 connections, one writer with
-           one put in flight: events delivered/s and put-to-event latency
+  watch-1000  1,000 watchers on one key over 8 connections, 16 writers with
+           one put in flight each: events delivered/s and put-to-event
+           latency
   lease-ka lease keep-alive (KeepAliveOnce), 256 clients over 8 connections,
            one lease each
 
@@ -116,7 +117,7 @@ label[put-16]="put, 16 clients";                     args[put-16]="--clients 16 
 label[put-256]="put, 256 clients, 8 conns";          args[put-256]="--clients 256 --conns 8 put"
 label[range-l]="range linearizable, 256 clients";    args[range-l]="--clients 256 --conns 8 range --consistency l"
 label[range-s]="range serializable, 256 clients";    args[range-s]="--clients 256 --conns 8 range --consistency s"
-label[watch-1000]="watch, 1000 watchers, one key";   args[watch-1000]="--conns 8 watch --watchers 1000"
+label[watch-1000]="watch, 1000 watchers, one key";   args[watch-1000]="--conns 8 watch --watchers 1000 --writers 16"
 label[lease-ka]="lease keep-alive, 256 clients";     args[lease-ka]="--clients 256 --conns 8 lease-keepalive"
 IFS=, read -r -a wl <<<"$workloads"
 if [ -n "$custom" ]; then

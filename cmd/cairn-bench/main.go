@@ -156,6 +156,7 @@ latencies run from the put's send to the event's arrival. With
 Once the writer stops, the run waits up to --request-timeout for every
 watcher to catch up; events still missing count as errors.`
 			c.Flags().IntVar(&cfg.Watchers, "watchers", cfg.Watchers, "number of watchers, spread over the connections")
+			c.Flags().IntVar(&cfg.Writers, "writers", cfg.Writers, "concurrent writers, each with one put in flight, spread over the connections")
 			c.Flags().BoolVar(&cfg.WatchPrefix, "watch-prefix", cfg.WatchPrefix, "watch a prefix (the writer spreads puts over --key-space keys under it) instead of one key")
 		}
 		root.AddCommand(c)

@@ -61,6 +61,10 @@ type Config struct {
 	// WatchPrefix makes the watchers watch a prefix, and the writer put keys
 	// of the key space under it, instead of all watching one key.
 	WatchPrefix bool
+	// Writers is the watch workload's number of concurrent writers, each
+	// with one put in flight (1: events/s is bound by one put's latency,
+	// mostly an fsync; more: by delivery).
+	Writers int
 
 	// RequestTimeout bounds each request. A request that times out counts as
 	// an error.
@@ -87,6 +91,7 @@ func Default() Config {
 		Total:           10000,
 		Consistency:     Linearizable,
 		Watchers:        1000,
+		Writers:         1,
 		RequestTimeout:  10 * time.Second,
 		DialTimeout:     5 * time.Second,
 		MaxExactSamples: 16 << 20,
@@ -123,6 +128,8 @@ func (c *Config) Validate() error {
 		return bad("rate must be a non-negative number, got %v", c.Rate)
 	case c.Consistency != Linearizable && c.Consistency != Serializable:
 		return bad("consistency must be %q or %q, got %q", Linearizable, Serializable, c.Consistency)
+	case c.Writers < 1:
+		return bad("writers must be at least 1, got %d", c.Writers)
 	case c.Watchers < 1:
 		return bad("watchers must be at least 1, got %d", c.Watchers)
 	case c.RequestTimeout <= 0:

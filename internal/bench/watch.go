@@ -13,8 +13,8 @@ import (
 )
 
 // watch: Config.Watchers watchers, all on one key or all on one prefix
-// (Config.WatchPrefix), and one writer putting under it with one put in
-// flight (paced by --rate when set). Every put produces one event on every
+// (Config.WatchPrefix), and Config.Writers writers putting under it, each
+// with one put in flight (paced by --rate when set). Every put produces one event on every
 // watcher; a "request" of this workload is one event delivered to one
 // watcher, so the result's throughput is events per second over all
 // watchers and its latencies are delivery latencies: from the moment the
@@ -225,48 +225,62 @@ func (w *watchWorkload) Drive(ctx context.Context, env *Env, m *Meter) error {
 		})
 	}
 
-	// The writer: one put in flight, on the first connection.
-	kv := env.Conn(0)
-	rng := env.Rand(0)
-	val := []byte(env.Value)
-	if len(val) < stampLen {
-		val = append(val, make([]byte, stampLen-len(val))...)
-	}
-	key := watchKey(env.Keys, 0)
-	var puts, lastRev int64
-	for {
-		seq, ok := m.Take(ctx)
-		if !ok {
-			break
-		}
-		if cfg.WatchPrefix {
-			key = watchKey(env.Keys, env.Keys.Index(seq, rng))
-		}
-		stamp(val, time.Since(base))
-		rctx, cancel := context.WithTimeout(ctx, cfg.RequestTimeout)
-		resp, err := kv.Put(rctx, key, string(val))
-		cancel()
-		if err != nil {
-			if ctx.Err() != nil {
-				break
+	// The writers: cfg.Writers of them, each with one put in flight, writer
+	// j on connection j % conns.
+	var puts, lastRev atomic.Int64
+	var writers sync.WaitGroup
+	for j := 0; j < cfg.Writers; j++ {
+		writers.Add(1)
+		go func() {
+			defer writers.Done()
+			kv := env.Conn(j)
+			rng := env.Rand(j)
+			val := []byte(env.Value)
+			if len(val) < stampLen {
+				val = append(val, make([]byte, stampLen-len(val))...)
 			}
-			m.Fail(fmt.Errorf("put: %w", err))
-			continue
-		}
-		puts++
-		lastRev = max(lastRev, resp.Header.Revision)
+			key := watchKey(env.Keys, 0)
+			for {
+				seq, ok := m.Take(ctx)
+				if !ok {
+					return
+				}
+				if cfg.WatchPrefix {
+					key = watchKey(env.Keys, env.Keys.Index(seq, rng))
+				}
+				stamp(val, time.Since(base))
+				rctx, cancel := context.WithTimeout(ctx, cfg.RequestTimeout)
+				resp, err := kv.Put(rctx, key, string(val))
+				cancel()
+				if err != nil {
+					if ctx.Err() != nil {
+						return
+					}
+					m.Fail(fmt.Errorf("put: %w", err))
+					continue
+				}
+				puts.Add(1)
+				for {
+					cur := lastRev.Load()
+					if resp.Header.Revision <= cur || lastRev.CompareAndSwap(cur, resp.Header.Revision) {
+						break
+					}
+				}
+			}
+		}()
 	}
-	m.Counter("puts").Store(puts)
+	writers.Wait()
+	m.Counter("puts").Store(puts.Load())
 
 	// Wait for every watcher to catch up with the last acknowledged put.
 	deadline := time.Now().Add(cfg.RequestTimeout)
-	for puts > 0 && ctx.Err() == nil && time.Now().Before(deadline) && !caughtUp(seen, lastRev) {
+	for puts.Load() > 0 && ctx.Err() == nil && time.Now().Before(deadline) && !caughtUp(seen, lastRev.Load()) {
 		time.Sleep(time.Millisecond)
 	}
 	m.End()
 	var missing int64
 	for i := range received {
-		missing += max(0, puts-received[i].Load())
+		missing += max(0, puts.Load()-received[i].Load())
 	}
 	if ctx.Err() == nil {
 		m.FailN(errEventsMissing, missing)
