@@ -9,9 +9,12 @@
 # and linearizable Gets over the whole key space (no preload); stop it with
 # SIGTERM and measure the data dir; start it again and time how long it
 # takes from the start of the process to the first linearizable Get that
-# succeeds (polled every 10 ms), and the RSS right then. Prints a markdown
-# table with the Cairn/etcd ratios; --write also appends it to
-# docs/performance.md.
+# succeeds (polled every 10 ms), and the RSS right then. With --overwrite P,
+# on the same running member: put every key P more times, compact at the
+# current revision (physical), wait for the data dir to stop shrinking, stop
+# it and measure the data dir; then start it again, defragment, stop it and
+# measure again. Prints a markdown table with the Cairn/etcd ratios; --write
+# also appends it to docs/performance.md.
 set -euo pipefail
 
 usage() {
@@ -24,6 +27,15 @@ usage: scripts/datascale.sh [options]
   --keep             keep the data dirs
   --only SERVER      run only etcd or only cairn (no ratios)
   --range-seconds S  length of each range run (default 5)
+  --overwrite P      after the restart, put every key P more times (P passes
+                     of sequential keys, each pass every key once in key
+                     order, same 256 B values, same 256 clients over 8
+                     connections), compact at the current revision with
+                     --physical, wait until the data dir stops shrinking
+                     (du every 2 s; same size 3 polls in a row, at most
+                     60 s), stop and measure it; then restart, defrag, stop
+                     and measure again (default 0: skip this phase). The disk
+                     target compares Cairn without defrag to etcd after it.
   --write            also append the table to docs/performance.md
   --etcd PATH        etcd binary (default /usr/bin/etcd)
   --cairn PATH       cairn binary (default bin/cairn, built from ./cmd/cairn)
@@ -50,7 +62,7 @@ for a in "$@"; do
 	fi
 done
 
-keys=1000000 parent="" keep=0 only="" range_secs=5 write=0 build=1
+keys=1000000 parent="" keep=0 only="" range_secs=5 write=0 build=1 overwrite=0
 etcd_bin=/usr/bin/etcd cairn_bin=bin/cairn bench_bin=bin/cairn-bench
 quota=$((8 << 30))
 while [ $# -gt 0 ]; do
@@ -60,6 +72,7 @@ while [ $# -gt 0 ]; do
 	--keep) keep=1 ;;
 	--only) only=$2; shift ;;
 	--range-seconds) range_secs=$2; shift ;;
+	--overwrite) overwrite=$2; shift ;;
 	--write) write=1 ;;
 	--etcd) etcd_bin=$2; shift ;;
 	--cairn) cairn_bin=$2; shift ;;
@@ -72,6 +85,7 @@ while [ $# -gt 0 ]; do
 done
 [[ "$keys" =~ ^[1-9][0-9]*$ ]] || { echo "datascale.sh: --keys must be a positive integer" >&2; exit 2; }
 [[ "$range_secs" =~ ^[1-9][0-9]*$ ]] || { echo "datascale.sh: --range-seconds must be whole seconds" >&2; exit 2; }
+[[ "$overwrite" =~ ^(0|[1-9][0-9]*)$ ]] || { echo "datascale.sh: --overwrite must be a whole number of passes" >&2; exit 2; }
 case "$only" in
 "") servers=(etcd cairn) ;;
 etcd | cairn) servers=("$only") ;;
@@ -96,6 +110,10 @@ done
 [ -x "$bench_bin" ] || { echo "datascale.sh: cairn-bench binary $bench_bin not found" >&2; exit 1; }
 command -v jq >/dev/null || { echo "datascale.sh: needs jq" >&2; exit 1; }
 command -v etcdctl >/dev/null || { echo "datascale.sh: needs etcdctl (Debian etcd-client)" >&2; exit 1; }
+# The overwrite phase's compact and defrag go through Debian's etcdctl 3.4,
+# which works against both servers.
+etcdctl_bin=/usr/bin/etcdctl
+[ -x "$etcdctl_bin" ] || etcdctl_bin=$(command -v etcdctl)
 
 if [ -n "$parent" ]; then
 	mkdir -p "$parent"
@@ -183,6 +201,101 @@ bench() {
 		--key-size "$key_size" --val-size 256 --key-space "$keys" "$@"
 }
 
+# ctl ARGS...: etcdctl v3 against the member, with a long command timeout
+# (a physical compaction or a defrag of a large store takes a while).
+ctl() {
+	ETCDCTL_API=3 "$etcdctl_bin" --endpoints "http://127.0.0.1:$cport" --dial-timeout 5s \
+		--command-timeout 30m "$@"
+}
+
+# dir_size DIR: "BYTES KIB", du -sb (file sizes) and du -sk (disk blocks).
+dir_size() { echo "$(du -sb "$1" | cut -f1) $(du -sk "$1" | cut -f1)"; }
+
+mib() { awk -v v="$1" 'BEGIN { printf "%.1f", v / 1048576 }'; }
+
+# since_s T0: seconds since T0 (date +%s%N), one decimal.
+since_s() { awk -v a="$1" -v b="$(date +%s%N)" 'BEGIN { printf "%.1f", (b - a) / 1e9 }'; }
+
+# measure_dir SERVER DIR KEY WHAT: du of the stopped member's data dir into
+# val[SERVER,KEY_bytes] and val[SERVER,KEY_kib]; the five biggest files by
+# disk blocks, with their sizes, and a summary by kind of file go to the log
+# and to DIR/files-KEY.txt.
+measure_dir() {
+	local s=$1 dir=$2 key=$3 what=$4 b k
+	read -r b k < <(dir_size "$dir/data")
+	val[$s,${key}_bytes]=$b
+	val[$s,${key}_kib]=$k
+	log "$s: data dir $what: $(mib "$b") MiB file sizes, $(mib $((k * 1024))) MiB disk blocks; biggest files by blocks:"
+	find "$dir/data" -type f -printf '%k %s %P\n' | sort -k1,1nr -k2,2nr | awk 'NR <= 5' |
+		awk '{ k = $1; b = $2; $1 = $2 = ""; sub(/^ +/, "");
+			printf "    %9.1f MiB blocks %9.1f MiB size  %s\n", k / 1024, b / 1048576, $0 }' |
+		tee "$dir/files-$key.txt" >&2
+	# And all files by kind (extension, or the name without its number).
+	find "$dir/data" -type f -printf '%k %s %f\n' |
+		awk '{ n = $3; if (n ~ /^marker\./) t = "marker"; else if (match(n, /\.[A-Za-z]+$/)) t = substr(n, RSTART + 1); else { t = n; sub(/[-.]?[0-9]+$/, "", t) }
+			c[t]++; k[t] += $1; b[t] += $2 }
+			END { for (t in c) printf "%d %s: %d file%s, %.1f MiB blocks, %.1f MiB size\n", k[t], t, c[t], c[t] == 1 ? "" : "s", k[t] / 1024, b[t] / 1048576 }' |
+		sort -k1,1nr | cut -d' ' -f2- | paste -sd';' | sed 's/;/; /g; s/^/    by kind: /' | tee -a "$dir/files-$key.txt" >&2
+}
+
+# settle SERVER DIR: poll du of DIR/data every 2 s until it is the same
+# (file sizes and blocks) three polls in a row, at most 60 s.
+settle() {
+	local s=$1 dir=$2 t0=$SECONDS same=0 first prev cur
+	first=$(dir_size "$dir/data")
+	prev=$first
+	while [ $((SECONDS - t0)) -lt 60 ] && [ "$same" -lt 3 ]; do
+		sleep 2
+		cur=$(dir_size "$dir/data")
+		if [ "$cur" = "$prev" ]; then same=$((same + 1)); else same=0; fi
+		prev=$cur
+	done
+	local -a a=($first) b=($cur)
+	log "$s: data dir $(mib "${a[0]}") -> $(mib "${b[0]}") MiB file sizes, $(mib $((a[1] * 1024))) -> $(mib $((b[1] * 1024))) MiB blocks in $((SECONDS - t0)) s$([ "$same" -ge 3 ] || echo ' (still changing at 60 s)')"
+}
+
+# overwrite_phase SERVER BIN DIR: with the member up after the restart, put
+# every key $overwrite more times, compact, settle, stop and measure; then
+# start, defrag, settle, stop and measure again. Leaves the member stopped.
+overwrite_phase() {
+	local s=$1 bin=$2 dir=$3 pass out reqs=0 errs=0 secs=0 rev t0
+	for pass in $(seq "$overwrite"); do
+		out=$(bench $((keys / 200 + 300)) --clients 256 --conns 8 --seq-keys --total "$keys" put 2>"$dir/bench.err") ||
+			{ log "$s: overwrite pass $pass failed:"; cat "$dir/bench.err" >&2; exit 1; }
+		echo "$out" >"$dir/overwrite-$pass.json"
+		reqs=$((reqs + $(jq .requests <<<"$out")))
+		errs=$((errs + $(jq .errors <<<"$out")))
+		secs=$(awk -v a="$secs" -v b="$(jq .seconds <<<"$out")" 'BEGIN { print a + b }')
+		log "$s: overwrite pass $pass of $overwrite: $(jq -r '"\(.requests) puts at \(.throughput | floor)/s, \(.errors) errors"' <<<"$out")"
+	done
+	val[$s,ow_tput]=$(awk -v r="$reqs" -v t="$secs" 'BEGIN { print (t > 0 ? r / t : 0) }')
+	val[$s,ow_errors]=$errs
+
+	rev=$(ctl endpoint status -w json 2>"$dir/ctl.err" | jq '.[0].Status.header.revision' 2>/dev/null || true)
+	if ! [[ "$rev" =~ ^[1-9][0-9]*$ ]]; then
+		rev=$(ctl get 0 -w json 2>>"$dir/ctl.err" | jq .header.revision 2>/dev/null || true)
+	fi
+	[[ "$rev" =~ ^[1-9][0-9]*$ ]] || { log "$s: no revision to compact at:"; cat "$dir/ctl.err" >&2; exit 1; }
+	t0=$(date +%s%N)
+	ctl compact "$rev" --physical >"$dir/compact.out" 2>&1 ||
+		{ log "$s: compact $rev failed:"; cat "$dir/compact.out" >&2; exit 1; }
+	val[$s,compact_s]=$(since_s "$t0")
+	log "$s: compacted at revision $rev (--physical) in ${val[$s,compact_s]} s"
+	settle "$s" "$dir"
+	stop_server
+	measure_dir "$s" "$dir" ow "after $overwrite overwrites + compact, no defrag"
+
+	launch "$bin" "$dir"
+	wait_healthy || { log "$s did not come up for the defrag; its log:"; tail -20 "$dir/server.log" >&2; exit 1; }
+	t0=$(date +%s%N)
+	ctl defrag >"$dir/defrag.out" 2>&1 || { log "$s: defrag failed:"; cat "$dir/defrag.out" >&2; exit 1; }
+	val[$s,defrag_s]=$(since_s "$t0")
+	log "$s: defrag in ${val[$s,defrag_s]} s"
+	settle "$s" "$dir"
+	stop_server
+	measure_dir "$s" "$dir" defrag "after $overwrite overwrites + compact + defrag"
+}
+
 declare -A val # val[server,metric]
 
 # run_server SERVER: the whole sequence for one server.
@@ -228,8 +341,7 @@ run_server() {
 	done
 
 	stop_server
-	val[$s,du_bytes]=$(du -sb "$dir/data" | cut -f1)
-	val[$s,du_kib]=$(du -sk "$dir/data" | cut -f1)
+	measure_dir "$s" "$dir" du "after the load and the range runs"
 
 	# Restart on the same ports; the clock starts just before the process.
 	t0=$(date +%s%N)
@@ -242,13 +354,23 @@ run_server() {
 	val[$s,first_read]=$(jq .first_read_ms <<<"$out")
 	[ "$(jq .found <<<"$out")" = true ] || log "$s: warning: key 0 not found after the restart"
 	log "$s: first linearizable read $(jq .first_read_ms <<<"$out") ms after the start, RSS $((val[$s,restart_rss] / 1024)) MiB"
-	stop_server
+	if [ "$overwrite" -gt 0 ]; then
+		overwrite_phase "$s" "$bin" "$dir"
+	else
+		stop_server
+	fi
 	[ "$keep" = 1 ] || rm -rf "$dir/data"
 }
 
 started=$(date -u '+%Y-%m-%d %H:%M UTC')
 for s in "${servers[@]}"; do
 	run_server "$s"
+done
+# The disk target: Cairn without defrag against etcd after defrag.
+for s in "${servers[@]}"; do
+	k=ow; [ "$s" = etcd ] && k=defrag
+	val[$s,target_bytes]=${val[$s,${k}_bytes]:-}
+	val[$s,target_kib]=${val[$s,${k}_kib]:-}
 done
 
 # row LABEL METRIC FORMAT [DIVISOR]: one table row with the ratio.
@@ -312,13 +434,36 @@ report() {
 	row "range linearizable, p99 ms" range_l_p99 "%.2f"
 	row "restart: start to first linearizable read, ms" first_read "%.0f"
 	row "RSS at the first read after restart (VmRSS), MiB" restart_rss "%.0f" 1024
+	if [ "$overwrite" -gt 0 ]; then
+		local p="$overwrite overwrite$([ "$overwrite" = 1 ] || echo s)"
+		row "overwrite, $p of every key, puts/s" ow_tput "%.0f"
+		row "compact --physical at the last revision, s" compact_s "%.1f"
+		row "data dir after $p + compact, no defrag, file sizes (du -sb), MiB" ow_bytes "%.1f" 1048576
+		row "data dir after $p + compact, no defrag, disk blocks (du -sk), MiB" ow_kib "%.1f" 1024
+		row "defrag, s" defrag_s "%.1f"
+		row "data dir after $p + compact + defrag, file sizes (du -sb), MiB" defrag_bytes "%.1f" 1048576
+		row "data dir after $p + compact + defrag, disk blocks (du -sk), MiB" defrag_kib "%.1f" 1024
+		row "disk target: cairn no defrag vs etcd after defrag, file sizes, MiB" target_bytes "%.1f" 1048576
+		row "disk target: cairn no defrag vs etcd after defrag, disk blocks, MiB" target_kib "%.1f" 1024
+	fi
 	echo
 	echo "The data dir is measured after a clean stop (SIGTERM) at the end of the range runs; disk blocks count space preallocated past the end of files (WAL segments). The restart time runs from just before the process is started to the first successful linearizable Get (polled every 10 ms)."
-	local errs=0
-	for s in "${servers[@]}"; do errs=$((errs + ${val[$s,load_errors]:-0})); done
+	if [ "$overwrite" -gt 0 ]; then
+		echo
+		echo "Overwrite: on the restarted member, $overwrite pass$([ "$overwrite" = 1 ] || echo es) of \`cairn-bench put\` over the same key space (sequential keys, every key once per pass, same 256 B values, 256 clients over 8 connections), then \`etcdctl compact REV --physical\` at the current revision, then du every 2 s until the data dir is the same three polls in a row (at most 60 s), then SIGTERM and measure. Defrag: start the member again, \`etcdctl defrag\`, the same wait, SIGTERM and measure. The disk target (data dir after heavy overwrite + compaction with no defrag no larger than etcd's after defrag) compares Cairn's \"no defrag\" size with etcd's \"after defrag\" size: the two \"disk target\" rows, met at cairn/etcd ≤ 1.00x."
+	fi
+	local errs=0 owerrs=0
+	for s in "${servers[@]}"; do
+		errs=$((errs + ${val[$s,load_errors]:-0}))
+		owerrs=$((owerrs + ${val[$s,ow_errors]:-0}))
+	done
 	if [ "$errs" -gt 0 ]; then
 		echo
 		echo "Errors during the load: $(for s in "${servers[@]}"; do printf '%s %s ' "$s" "${val[$s,load_errors]}"; done)(a failed put leaves its key out)."
+	fi
+	if [ "$owerrs" -gt 0 ]; then
+		echo
+		echo "Errors during the overwrites: $(for s in "${servers[@]}"; do printf '%s %s ' "$s" "${val[$s,ow_errors]:-0}"; done)(a failed put leaves that key's older version)."
 	fi
 }
 report | tee "$work/report.md"

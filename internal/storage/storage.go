@@ -77,12 +77,11 @@ func Open(dataDir string, o Options) (*pebble.DB, error) {
 	cache := pebble.NewCache(cacheBytes)
 	defer cache.Unref()
 	opts := &pebble.Options{
-		FS:                          fs,
+		FS:                          capPreallocFS{fs},
 		Cache:                       cache,
 		// 32 MiB memtables, at most two (one filling, one flushing): they
-		// bound the RSS a write burst costs, and pebble sizes each WAL's
-		// preallocation (110%) and keeps threshold+1 WALs for reuse from
-		// these, which is most of an idle data dir's disk blocks.
+		// bound the RSS a write burst costs; pebble also keeps
+		// threshold+1 WALs for reuse (see prealloc.go for their size).
 		MemTableSize:                32 << 20,
 		MemTableStopWritesThreshold: 2,
 		L0CompactionThreshold:       4,
