@@ -142,13 +142,13 @@ func copyTree(src, dst string) (int64, error) {
 // diskFull fills the disk under m's data dir while the clients run, frees
 // it, and brings the member back if it stopped.
 //
-// Pebble preallocates its WAL in blocks of 110% of the memtable (70 MiB),
-// so a member whose disk had room when its WAL started would write on into
-// that reserved space long after the disk filled. The fault therefore
-// moves the member (SIGKILL, copy, restart) onto a new tmpfs with less
-// than a block of free space, so the WAL grows page by page and a full
-// disk stops it at once. Afterwards the tmpfs grows, so the member does
-// not run out of space by itself before it is moved again.
+// Pebble preallocates its WAL ahead of the writes (Cairn caps that at
+// 4 MiB, internal/storage/prealloc.go), so a member writes on into space
+// it reserved before the disk filled. The fault therefore moves the member
+// (SIGKILL, copy, restart) onto a new tmpfs with 32 MiB free, where the
+// filler takes every free byte: the WAL has little reserved, and a full
+// disk stops the member soon. Afterwards the tmpfs grows, so the member
+// does not run out of space by itself before it is moved again.
 func (n *nemesis) diskFull(rec *FaultRecord, m *member) error {
 	rec.Targets = []string{m.name}
 	if n.r.noTmpfs != "" {
