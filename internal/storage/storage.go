@@ -77,8 +77,8 @@ func Open(dataDir string, o Options) (*pebble.DB, error) {
 	cache := pebble.NewCache(cacheBytes)
 	defer cache.Unref()
 	opts := &pebble.Options{
-		FS:                          capPreallocFS{fs},
-		Cache:                       cache,
+		FS:    capPreallocFS{fs},
+		Cache: cache,
 		// 32 MiB memtables, at most two (one filling, one flushing): they
 		// bound the RSS a write burst costs; pebble also keeps
 		// threshold+1 WALs for reuse (see prealloc.go for their size).
