@@ -3,7 +3,7 @@
 #
 # For each server in turn, one member on loopback with a fresh data dir and
 # --quota-backend-bytes 8 GiB (so etcd does not stop at its 2 GiB default):
-# load N keys of 256 B values as fast as cairn-bench put goes (sequential
+# load N keys of 256 B values (--val-size) as fast as cairn-bench put goes (sequential
 # keys, every key once, 256 clients over 8 connections); read the peak RSS
 # (VmHWM) and the RSS after the load (VmRSS); time single-key serializable
 # and linearizable Gets over the whole key space (no preload); stop it with
@@ -22,6 +22,10 @@ usage() {
 usage: scripts/datascale.sh [options]
 
   --keys N           keys to load (default 1000000)
+  --val-size B       value size in bytes (default 256)
+  --quota BYTES      --quota-backend-bytes for both servers (default 8 GiB,
+                     etcd's largest advised; raise it with --only cairn for a
+                     data set past 8 GiB)
   --dir DIR          parent of the data dirs (default: a new directory under
                      ${TMPDIR:-/tmp}, removed at the end unless --keep)
   --keep             keep the data dirs
@@ -29,7 +33,7 @@ usage: scripts/datascale.sh [options]
   --range-seconds S  length of each range run (default 5)
   --overwrite P      after the restart, put every key P more times (P passes
                      of sequential keys, each pass every key once in key
-                     order, same 256 B values, same 256 clients over 8
+                     order, same values, same 256 clients over 8
                      connections), compact at the current revision with
                      --physical, wait until the data dir stops shrinking
                      (du every 2 s; same size 3 polls in a row, at most
@@ -45,7 +49,7 @@ usage: scripts/datascale.sh [options]
   -h, --help         this help
 
 Keys are the key index in zero-padded decimal, 8 bytes (more past 10^8
-keys); values are 256 bytes. A 1,000,000-key run writes about 300 MB of
+keys); values are 256 bytes unless --val-size. A 1,000,000-key run writes about 300 MB of
 values per server and takes a few minutes on 2 CPUs.
 EOF
 }
@@ -62,12 +66,14 @@ for a in "$@"; do
 	fi
 done
 
-keys=1000000 parent="" keep=0 only="" range_secs=5 write=0 build=1 overwrite=0
+keys=1000000 val_size=256 parent="" keep=0 only="" range_secs=5 write=0 build=1 overwrite=0
 etcd_bin=/usr/bin/etcd cairn_bin=bin/cairn bench_bin=bin/cairn-bench
 quota=$((8 << 30))
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--keys) keys=$2; shift ;;
+	--val-size) val_size=$2; shift ;;
+	--quota) quota=$2; shift ;;
 	--dir) parent=$2; shift ;;
 	--keep) keep=1 ;;
 	--only) only=$2; shift ;;
@@ -84,6 +90,8 @@ while [ $# -gt 0 ]; do
 	shift
 done
 [[ "$keys" =~ ^[1-9][0-9]*$ ]] || { echo "datascale.sh: --keys must be a positive integer" >&2; exit 2; }
+[[ "$val_size" =~ ^[1-9][0-9]*$ ]] || { echo "datascale.sh: --val-size must be a positive integer" >&2; exit 2; }
+[[ "$quota" =~ ^[1-9][0-9]*$ ]] || { echo "datascale.sh: --quota must be a positive number of bytes" >&2; exit 2; }
 [[ "$range_secs" =~ ^[1-9][0-9]*$ ]] || { echo "datascale.sh: --range-seconds must be whole seconds" >&2; exit 2; }
 [[ "$overwrite" =~ ^(0|[1-9][0-9]*)$ ]] || { echo "datascale.sh: --overwrite must be a whole number of passes" >&2; exit 2; }
 case "$only" in
@@ -198,7 +206,7 @@ bench() {
 	local limit=$1
 	shift
 	timeout "$limit" "$bench_bin" --endpoints "http://127.0.0.1:$cport" --json --server-pid "$server_pid" \
-		--key-size "$key_size" --val-size 256 --key-space "$keys" "$@"
+		--key-size "$key_size" --val-size "$val_size" --key-space "$keys" "$@"
 }
 
 # ctl ARGS...: etcdctl v3 against the member, with a long command timeout
@@ -412,9 +420,9 @@ report() {
 		fi
 	done
 	echo
-	echo "One member each on loopback, \`--quota-backend-bytes $quota\`; $n keys of $key_size B (sequential, each written once) with 256 B values, loaded by \`cairn-bench put\` with 256 clients over 8 connections; range: single-key Gets of random keys over the whole key space, 256 clients over 8 connections, ${range_secs} s each."
+	echo "One member each on loopback, \`--quota-backend-bytes $quota\`; $n keys of $key_size B (sequential, each written once) with $val_size B values, loaded by \`cairn-bench put\` with 256 clients over 8 connections; range: single-key Gets of random keys over the whole key space, 256 clients over 8 connections, ${range_secs} s each."
 	echo
-	local head="| $n keys of 256 B" sep="|---"
+	local head="| $n keys, $val_size B values" sep="|---"
 	for s in "${servers[@]}"; do head+=" | $s"; sep+="|---:"; done
 	if [ "${#servers[@]}" = 2 ]; then head+=" | ${servers[1]}/${servers[0]}"; sep+="|---:"; fi
 	echo "$head |"
@@ -450,7 +458,7 @@ report() {
 	echo "The data dir is measured after a clean stop (SIGTERM) at the end of the range runs; disk blocks count space preallocated past the end of files (WAL segments). The restart time runs from just before the process is started to the first successful linearizable Get (polled every 10 ms)."
 	if [ "$overwrite" -gt 0 ]; then
 		echo
-		echo "Overwrite: on the restarted member, $overwrite pass$([ "$overwrite" = 1 ] || echo es) of \`cairn-bench put\` over the same key space (sequential keys, every key once per pass, same 256 B values, 256 clients over 8 connections), then \`etcdctl compact REV --physical\` at the current revision, then du every 2 s until the data dir is the same three polls in a row (at most 60 s), then SIGTERM and measure. Defrag: start the member again, \`etcdctl defrag\`, the same wait, SIGTERM and measure. The disk target (data dir after heavy overwrite + compaction with no defrag no larger than etcd's after defrag) compares Cairn's \"no defrag\" size with etcd's \"after defrag\" size: the two \"disk target\" rows, met at cairn/etcd ≤ 1.00x."
+		echo "Overwrite: on the restarted member, $overwrite pass$([ "$overwrite" = 1 ] || echo es) of \`cairn-bench put\` over the same key space (sequential keys, every key once per pass, same $val_size B values, 256 clients over 8 connections), then \`etcdctl compact REV --physical\` at the current revision, then du every 2 s until the data dir is the same three polls in a row (at most 60 s), then SIGTERM and measure. Defrag: start the member again, \`etcdctl defrag\`, the same wait, SIGTERM and measure. The disk target (data dir after heavy overwrite + compaction with no defrag no larger than etcd's after defrag) compares Cairn's \"no defrag\" size with etcd's \"after defrag\" size: the two \"disk target\" rows, met at cairn/etcd ≤ 1.00x."
 	fi
 	local errs=0 owerrs=0
 	for s in "${servers[@]}"; do
