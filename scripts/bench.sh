@@ -169,7 +169,9 @@ trap 'exit 130' INT TERM
 # start_cluster tries again on other ports).
 next_port() {
 	while :; do
-		port=$((20000 + RANDOM % 30000))
+		# 10000-31999: below Linux's ephemeral range (32768-60999), where
+		# outgoing connections take their local ports and a bind can fail.
+		port=$((10000 + RANDOM % 22000))
 		[[ " $taken_ports " == *" $port "* ]] && continue
 		if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
 			taken_ports+=" $port"
@@ -201,7 +203,7 @@ stop_servers() {
 start_cluster() {
 	local bin=$1 n=$2 dir=$3 attempt i up cluster token port taken_ports
 	local -a cport pport
-	for attempt in 1 2 3; do
+	for attempt in 1 2 3 4 5; do
 		up=0 cluster="" endpoints="" taken_ports=""
 		token="bench-$$-$RANDOM"
 		for i in $(seq "$n"); do

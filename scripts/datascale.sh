@@ -149,7 +149,9 @@ log() { echo "datascale.sh: $*" >&2; }
 # next_port sets port to a loopback port nobody listens on (not cport).
 next_port() {
 	while :; do
-		port=$((20000 + RANDOM % 30000))
+		# 10000-31999: below Linux's ephemeral range (32768-60999), where
+		# outgoing connections take their local ports and a bind can fail.
+		port=$((10000 + RANDOM % 22000))
 		[ "$port" = "${cport:-}" ] && continue
 		if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
 			return
@@ -311,7 +313,7 @@ run_server() {
 	local s=$1 bin dir attempt up=0 t0 out
 	bin=$etcd_bin; [ "$s" = cairn ] && bin=$cairn_bin
 	dir=$work/$s
-	for attempt in 1 2 3; do
+	for attempt in 1 2 3 4 5; do
 		rm -rf "$dir"; mkdir -p "$dir"
 		cport="" ; next_port; cport=$port; next_port; pport=$port
 		launch "$bin" "$dir"
