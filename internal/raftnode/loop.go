@@ -1,7 +1,6 @@
 package raftnode
 
 import (
-	"encoding/binary"
 	"fmt"
 	"time"
 
@@ -70,7 +69,7 @@ func (n *Node) run() {
 			n.readPending[n.readSeq] = n.queued
 			n.readSent[n.readSeq] = time.Now()
 			n.queued = nil
-			n.rn.ReadIndex(readCtx(n.readSeq))
+			n.rn.ReadIndex(readCtx(n.cfg.ID, n.readSeq))
 		}
 		if n.rn.HasReady() {
 			if err := n.handleReady(); err != nil {
@@ -148,10 +147,10 @@ func (n *Node) handleReady() error {
 		}
 	}
 	for _, rs := range rd.ReadStates {
-		if len(rs.RequestCtx) != 8 {
+		seq, ok := readSeqOf(n.cfg.ID, rs.RequestCtx)
+		if !ok {
 			continue
 		}
-		seq := binary.BigEndian.Uint64(rs.RequestCtx)
 		for _, w := range n.readPending[seq] {
 			w.done <- rs.Index
 		}
@@ -301,7 +300,7 @@ func (n *Node) retryReads() {
 	for seq, sent := range n.readSent {
 		if now.Sub(sent) >= readRetry {
 			n.readSent[seq] = now
-			n.rn.ReadIndex(readCtx(seq))
+			n.rn.ReadIndex(readCtx(n.cfg.ID, seq))
 		}
 	}
 }

@@ -248,6 +248,9 @@ func Start(cfg Config, applied uint64) (*Node, error) {
 		readPending: make(map[uint64][]readWaiter),
 		readSent:    make(map[uint64]time.Time),
 		snapIndex:   snap.Index,
+		// Read-index contexts of a restarted member must not repeat the
+		// ones of its previous run (see readCtx).
+		readSeq: uint64(time.Now().UnixNano()),
 	}
 	n.applied.Store(applied)
 	n.confStates = []indexedConfState{{index: snap.Index, cs: snap.ConfState}}
@@ -480,8 +483,24 @@ func (n *Node) updateStatus() {
 	n.status.Store(s)
 }
 
-func readCtx(seq uint64) []byte {
-	b := make([]byte, 8)
-	binary.BigEndian.PutUint64(b, seq)
+// readCtx names a read-index round: this member's ID, then its sequence
+// number. The leader keeps one pending round per distinct context and
+// ignores a second one with the same bytes, so contexts must differ across
+// members (and across a member's restarts, hence the sequence starting
+// from the clock): a follower whose context equalled another member's had
+// its round dropped and waited for the retry.
+func readCtx(id, seq uint64) []byte {
+	b := make([]byte, 16)
+	binary.BigEndian.PutUint64(b, id)
+	binary.BigEndian.PutUint64(b[8:], seq)
 	return b
+}
+
+// readSeqOf returns the sequence number of a read-index context of this
+// member's, or false for anything else.
+func readSeqOf(id uint64, ctx []byte) (uint64, bool) {
+	if len(ctx) != 16 || binary.BigEndian.Uint64(ctx) != id {
+		return 0, false
+	}
+	return binary.BigEndian.Uint64(ctx[8:]), true
 }

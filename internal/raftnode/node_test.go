@@ -128,3 +128,22 @@ func TestSingleNodeProposeAndRestart(t *testing.T) {
 	n2.Stop()
 	db.Close()
 }
+
+// The leader keeps one read-index round per distinct context: two members
+// with the same sequence number must still send different contexts, and a
+// member only takes back its own.
+func TestReadCtxDistinctAcrossMembers(t *testing.T) {
+	a, b := readCtx(1, 7), readCtx(2, 7)
+	if string(a) == string(b) {
+		t.Fatalf("members 1 and 2 both send %x for sequence 7", a)
+	}
+	if seq, ok := readSeqOf(1, a); !ok || seq != 7 {
+		t.Errorf("readSeqOf(1, readCtx(1, 7)) = %d %v, want 7 true", seq, ok)
+	}
+	if _, ok := readSeqOf(1, b); ok {
+		t.Errorf("member 1 took member 2's read context as its own")
+	}
+	if _, ok := readSeqOf(1, a[:8]); ok {
+		t.Errorf("a short context was accepted")
+	}
+}
