@@ -138,6 +138,19 @@ if [ "$build" = 1 ]; then
 		"$GO" build -o bin/cairn ./cmd/cairn
 	fi
 fi
+# Debian's etcd 3.4 (etcd-server), etcdctl (etcd-client) and jq are
+# installed when missing, as .ci/run does.
+need=()
+[[ " ${servers[*]} " == *" etcd "* && "$etcd_bin" == /usr/bin/etcd && ! -x /usr/bin/etcd ]] && need+=(etcd-server)
+command -v etcdctl >/dev/null || need+=(etcd-client)
+command -v jq >/dev/null || need+=(jq)
+if [ "${#need[@]}" -gt 0 ]; then
+	sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
+	command -v apt-get >/dev/null || { echo "bench.sh: needs ${need[*]} (Debian packages) and cannot install them without apt-get" >&2; exit 1; }
+	echo "bench.sh: installing ${need[*]}" >&2
+	$sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+	$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
 for s in "${servers[@]}"; do
 	b=$etcd_bin; [ "$s" = cairn ] && b=$cairn_bin
 	[ -x "$b" ] || { echo "bench.sh: $s binary $b not found" >&2; exit 1; }
