@@ -7,6 +7,7 @@ BIN := bin
 build:
 	$(GO) build -o $(BIN)/cairn ./cmd/cairn
 	@if [ -d cmd/cairnctl ]; then $(GO) build -o $(BIN)/cairnctl ./cmd/cairnctl; fi
+	$(GO) build -o $(BIN)/cairn-bench ./cmd/cairn-bench
 
 # run: a single-node Cairn on 127.0.0.1:2379, data in ./default.cairn
 run: build
