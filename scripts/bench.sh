@@ -129,35 +129,9 @@ for w in "${wl[@]}"; do
 	[ -n "${label[$w]:-}" ] || { echo "bench.sh: unknown workload $w" >&2; exit 2; }
 done
 
-GO=${GO:-$(command -v go || echo /usr/local/go/bin/go)}
-if [ "$build" = 1 ]; then
-	if [ "$bench_bin" = bin/cairn-bench ]; then
-		"$GO" build -o bin/cairn-bench ./cmd/cairn-bench
-	fi
-	if [[ " ${servers[*]} " == *" cairn "* && "$cairn_bin" == bin/cairn ]]; then
-		"$GO" build -o bin/cairn ./cmd/cairn
-	fi
-fi
-# Debian's etcd 3.4 (etcd-server), etcdctl (etcd-client) and jq are
-# installed when missing, as .ci/run does.
-need=()
-[[ " ${servers[*]} " == *" etcd "* && "$etcd_bin" == /usr/bin/etcd && ! -x /usr/bin/etcd ]] && need+=(etcd-server)
-command -v etcdctl >/dev/null || need+=(etcd-client)
-command -v jq >/dev/null || need+=(jq)
-if [ "${#need[@]}" -gt 0 ]; then
-	sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
-	command -v apt-get >/dev/null || { echo "bench.sh: needs ${need[*]} (Debian packages) and cannot install them without apt-get" >&2; exit 1; }
-	echo "bench.sh: installing ${need[*]}" >&2
-	$sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-	$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
-fi
-for s in "${servers[@]}"; do
-	b=$etcd_bin; [ "$s" = cairn ] && b=$cairn_bin
-	[ -x "$b" ] || { echo "bench.sh: $s binary $b not found" >&2; exit 1; }
-done
-[ -x "$bench_bin" ] || { echo "bench.sh: cairn-bench binary $bench_bin not found" >&2; exit 1; }
-command -v jq >/dev/null || { echo "bench.sh: needs jq" >&2; exit 1; }
-command -v etcdctl >/dev/null || { echo "bench.sh: needs etcdctl (Debian etcd-client)" >&2; exit 1; }
+# Builds bin/cairn and bin/cairn-bench, installs what is missing, checks.
+. scripts/lib.sh
+prepare_tools bench.sh
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/cairn-bench.XXXXXX")
 [ -n "$results" ] || results=$work/results.jsonl

@@ -102,35 +102,9 @@ esac
 # Keys are the index zero-padded to key_size digits: 8, or more if needed.
 key_size=$(( ${#keys} > 8 ? ${#keys} : 8 ))
 
-GO=${GO:-$(command -v go || echo /usr/local/go/bin/go)}
-if [ "$build" = 1 ]; then
-	if [ "$bench_bin" = bin/cairn-bench ]; then
-		"$GO" build -o bin/cairn-bench ./cmd/cairn-bench
-	fi
-	if [[ " ${servers[*]} " == *" cairn "* && "$cairn_bin" == bin/cairn ]]; then
-		"$GO" build -o bin/cairn ./cmd/cairn
-	fi
-fi
-# Debian's etcd 3.4 (etcd-server), etcdctl (etcd-client) and jq are
-# installed when missing, as .ci/run does.
-need=()
-[[ " ${servers[*]} " == *" etcd "* && "$etcd_bin" == /usr/bin/etcd && ! -x /usr/bin/etcd ]] && need+=(etcd-server)
-command -v etcdctl >/dev/null || need+=(etcd-client)
-command -v jq >/dev/null || need+=(jq)
-if [ "${#need[@]}" -gt 0 ]; then
-	sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
-	command -v apt-get >/dev/null || { echo "datascale.sh: needs ${need[*]} (Debian packages) and cannot install them without apt-get" >&2; exit 1; }
-	echo "datascale.sh: installing ${need[*]}" >&2
-	$sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-	$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
-fi
-for s in "${servers[@]}"; do
-	b=$etcd_bin; [ "$s" = cairn ] && b=$cairn_bin
-	[ -x "$b" ] || { echo "datascale.sh: $s binary $b not found" >&2; exit 1; }
-done
-[ -x "$bench_bin" ] || { echo "datascale.sh: cairn-bench binary $bench_bin not found" >&2; exit 1; }
-command -v jq >/dev/null || { echo "datascale.sh: needs jq" >&2; exit 1; }
-command -v etcdctl >/dev/null || { echo "datascale.sh: needs etcdctl (Debian etcd-client)" >&2; exit 1; }
+# Builds bin/cairn and bin/cairn-bench, installs what is missing, checks.
+. scripts/lib.sh
+prepare_tools datascale.sh
 # The overwrite phase's compact and defrag go through Debian's etcdctl 3.4,
 # which works against both servers.
 etcdctl_bin=/usr/bin/etcdctl

@@ -2,33 +2,9 @@ package api
 
 import (
 	"context"
-	"errors"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
-	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 )
-
-// The errors of Maintenance.Downgrade, with etcd's messages. The server
-// returns them; the handler maps them to etcd's gRPC statuses.
-var (
-	ErrWrongDowngradeVersionFormat   = errors.New("etcdserver: wrong downgrade target version format")
-	ErrInvalidDowngradeTargetVersion = errors.New("etcdserver: invalid downgrade target version")
-	ErrDowngradeInProcess            = errors.New("etcdserver: cluster has a downgrade job in progress")
-	ErrNoInflightDowngrade           = errors.New("etcdserver: no inflight downgrade job")
-	// ErrUnknownMethod answers an unknown downgrade action; etcd has no
-	// gRPC mapping for it, so it reaches the client as codes.Unknown.
-	ErrUnknownMethod = errors.New("etcdserver: unknown method")
-)
-
-var downgradeErrMap = []struct {
-	err  error
-	grpc error
-}{
-	{ErrWrongDowngradeVersionFormat, rpctypes.ErrGRPCWrongDowngradeVersionFormat},
-	{ErrInvalidDowngradeTargetVersion, rpctypes.ErrGRPCInvalidDowngradeTargetVersion},
-	{ErrDowngradeInProcess, rpctypes.ErrGRPCDowngradeInProcess},
-	{ErrNoInflightDowngrade, rpctypes.ErrGRPCNoInflightDowngrade},
-}
 
 // MaintenanceBackend is what the Maintenance service needs from the server.
 type MaintenanceBackend interface {
@@ -90,13 +66,5 @@ func (s *maintenanceServer) Snapshot(_ *pb.SnapshotRequest, stream pb.Maintenanc
 
 func (s *maintenanceServer) Downgrade(ctx context.Context, r *pb.DowngradeRequest) (*pb.DowngradeResponse, error) {
 	resp, err := s.b.Downgrade(ctx, r)
-	if err != nil {
-		for _, m := range downgradeErrMap {
-			if errors.Is(err, m.err) {
-				return nil, m.grpc
-			}
-		}
-		return nil, toGRPCError(err)
-	}
-	return resp, nil
+	return resp, toGRPCError(err)
 }

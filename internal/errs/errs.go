@@ -35,3 +35,13 @@ var (
 	ErrIDRemoved               = errors.New("server: member was removed")
 	ErrClusterIDMismatch       = errors.New("server: cluster ID mismatch")
 )
+
+// Downgrade errors, with etcd's messages: ErrUnknownMethod has no gRPC
+// mapping in etcd and reaches the client as codes.Unknown with this text.
+var (
+	ErrWrongDowngradeVersionFormat   = errors.New("etcdserver: wrong downgrade target version format")
+	ErrInvalidDowngradeTargetVersion = errors.New("etcdserver: invalid downgrade target version")
+	ErrDowngradeInProcess            = errors.New("etcdserver: cluster has a downgrade job in progress")
+	ErrNoInflightDowngrade           = errors.New("etcdserver: no inflight downgrade job")
+	ErrUnknownMethod                 = errors.New("etcdserver: unknown method")
+)

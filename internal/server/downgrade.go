@@ -11,7 +11,7 @@ import (
 	"go.etcd.io/etcd/api/v3/membershippb"
 	"go.uber.org/zap"
 
-	"github.com/cairndb/cairn/internal/api"
+	"github.com/cairndb/cairn/internal/errs"
 	"github.com/cairndb/cairn/internal/version"
 )
 
@@ -35,7 +35,7 @@ func (s *Server) Downgrade(ctx context.Context, r *pb.DowngradeRequest) (*pb.Dow
 	case pb.DowngradeRequest_CANCEL:
 		err = s.downgradeCancel(ctx)
 	default:
-		return nil, api.ErrUnknownMethod
+		return nil, errs.ErrUnknownMethod
 	}
 	if err != nil {
 		return nil, err
@@ -50,17 +50,17 @@ func (s *Server) Downgrade(ctx context.Context, r *pb.DowngradeRequest) (*pb.Dow
 func (s *Server) downgradeValidate(ctx context.Context, v string) (string, error) {
 	target, ok := parseDowngradeTarget(v)
 	if !ok {
-		return "", api.ErrWrongDowngradeVersionFormat
+		return "", errs.ErrWrongDowngradeVersionFormat
 	}
 	if err := s.linearizableReadNotify(ctx); err != nil {
 		return "", err
 	}
 	cv, _ := parseDowngradeTarget(version.Cluster)
 	if target != (majorMinor{cv.major, cv.minor - 1}) {
-		return "", api.ErrInvalidDowngradeTargetVersion
+		return "", errs.ErrInvalidDowngradeTargetVersion
 	}
 	if s.downgrade.Info().Enabled {
-		return "", api.ErrDowngradeInProcess
+		return "", errs.ErrDowngradeInProcess
 	}
 	return target.String(), nil
 }
@@ -79,7 +79,7 @@ func (s *Server) downgradeCancel(ctx context.Context) error {
 		return err
 	}
 	if !s.downgrade.Info().Enabled {
-		return api.ErrNoInflightDowngrade
+		return errs.ErrNoInflightDowngrade
 	}
 	return s.proposeDowngrade(ctx, &membershippb.DowngradeInfoSetRequest{Enabled: false})
 }

@@ -132,12 +132,14 @@ func New(cfg *config.Config, lg *zap.Logger) (*Server, error) {
 	if s.rlog, err = raftlog.Open(db, cfg.UnsafeNoFsync); err != nil {
 		return nil, err
 	}
-	if err := installPendingSnapshot(db, cfg.DataDir, s.rlog.SnapshotMeta().Index, lg); err != nil {
+	logReset, err := installPendingSnapshot(db, cfg.DataDir, s.rlog.SnapshotMeta().Index, lg)
+	if err != nil {
 		return nil, err
 	}
-	// The install may have reset the raft log: read it again.
-	if s.rlog, err = raftlog.Open(db, cfg.UnsafeNoFsync); err != nil {
-		return nil, err
+	if logReset {
+		if s.rlog, err = raftlog.Open(db, cfg.UnsafeNoFsync); err != nil {
+			return nil, err
+		}
 	}
 	if s.members, err = membership.Load(db); err != nil {
 		return nil, err

@@ -123,7 +123,7 @@ func TestInstallPendingSnapshotFromFile(t *testing.T) {
 	older := e.spool(2, map[string]string{"k/x": "older"}, 0)
 	path := e.spool(10, map[string]string{"k/new": "fresh"}, 0)
 
-	if err := installPendingSnapshot(e.db, e.dataDir, 10, zap.NewNop()); err != nil {
+	if _, err := installPendingSnapshot(e.db, e.dataDir, 10, zap.NewNop()); err != nil {
 		t.Fatalf("installPendingSnapshot: %v", err)
 	}
 	if got := e.applied(); got != 10 {
@@ -152,7 +152,7 @@ func TestInstallPendingSnapshotInterrupted(t *testing.T) {
 	e.set(string(keyInstalling), "")
 	e.spool(10, map[string]string{"k/a": "1", "k/b": "2"}, 0)
 
-	if err := installPendingSnapshot(e.db, e.dataDir, 10, zap.NewNop()); err != nil {
+	if _, err := installPendingSnapshot(e.db, e.dataDir, 10, zap.NewNop()); err != nil {
 		t.Fatalf("installPendingSnapshot: %v", err)
 	}
 	if _, ok := e.get("k/half"); ok {
@@ -177,7 +177,7 @@ func TestInstallPendingSnapshotUpToDate(t *testing.T) {
 	old := e.spool(10, map[string]string{"k/other": "x"}, 0)
 	newer := e.spool(20, map[string]string{"k/other": "y"}, 0)
 
-	if err := installPendingSnapshot(e.db, e.dataDir, 10, zap.NewNop()); err != nil {
+	if _, err := installPendingSnapshot(e.db, e.dataDir, 10, zap.NewNop()); err != nil {
 		t.Fatalf("installPendingSnapshot: %v", err)
 	}
 	if v, ok := e.get("k/mine"); !ok || v != "kept" {
@@ -203,7 +203,7 @@ func TestInstallPendingSnapshotMissingFile(t *testing.T) {
 	e := newSnapEnv(t)
 	setApplied(t, e.db, 3)
 	e.set("k/mine", "kept")
-	err := installPendingSnapshot(e.db, e.dataDir, 10, zap.NewNop())
+	_, err := installPendingSnapshot(e.db, e.dataDir, 10, zap.NewNop())
 	if err == nil || !strings.Contains(err.Error(), "the state is at index 3 but the raft log starts after a snapshot at 10") ||
 		!strings.Contains(err.Error(), "is missing") {
 		t.Fatalf("installPendingSnapshot = %v, want the missing-file error", err)
@@ -219,7 +219,7 @@ func TestInstallPendingSnapshotTruncatedFile(t *testing.T) {
 	setApplied(t, e.db, 3)
 	e.set("k/mine", "kept")
 	e.spool(10, map[string]string{"k/new": "fresh"}, 5)
-	err := installPendingSnapshot(e.db, e.dataDir, 10, zap.NewNop())
+	_, err := installPendingSnapshot(e.db, e.dataDir, 10, zap.NewNop())
 	if !errors.Is(err, errSnapshotCut) {
 		t.Fatalf("installPendingSnapshot = %v, want %v", err, errSnapshotCut)
 	}
@@ -243,7 +243,7 @@ func TestInstallPendingSnapshotInterruptedNoFile(t *testing.T) {
 	e.set("k/half", "partial")
 	e.set(string(keyInstalling), "")
 	e.set("\x00member/id", "kept") // this member's identity is not state
-	if err := installPendingSnapshot(e.db, e.dataDir, 10, zap.NewNop()); err != nil {
+	if _, err := installPendingSnapshot(e.db, e.dataDir, 10, zap.NewNop()); err != nil {
 		t.Fatalf("installPendingSnapshot: %v", err)
 	}
 	if _, ok := e.get("k/half"); ok {

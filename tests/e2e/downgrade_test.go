@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -279,22 +278,7 @@ func TestDowngradeCairnctl(t *testing.T) {
 	e := newEnv(t)
 	run := func(args ...string) ctlResult {
 		t.Helper()
-		cmd := exec.CommandContext(e.ctx, ctl, append([]string{"--endpoints=" + e.m.ClientAddr(), "--command-timeout=10s"}, args...)...)
-		for _, kv := range os.Environ() {
-			if !strings.HasPrefix(kv, "ETCDCTL_") {
-				cmd.Env = append(cmd.Env, kv)
-			}
-		}
-		var out, errb bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &errb
-		err := cmd.Run()
-		r := ctlResult{stdout: out.String(), stderr: errb.String()}
-		if ee, ok := err.(*exec.ExitError); ok {
-			r.code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatalf("cairnctl %q: %v", args, err)
-		}
-		return r
+		return e.runCtl(t, ctl, "", args...)
 	}
 	ok := func(want string, args ...string) {
 		t.Helper()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -24,7 +25,14 @@ type ctlResult struct {
 // etcdctl runs etcdctl against the member with the given standard input.
 func (e *env) etcdctl(t *testing.T, stdin string, args ...string) ctlResult {
 	t.Helper()
-	cmd := exec.CommandContext(e.ctx, etcdctlPath, append([]string{"--endpoints=" + e.m.ClientAddr(), "--command-timeout=10s"}, args...)...)
+	return e.runCtl(t, etcdctlPath, stdin, args...)
+}
+
+// runCtl runs an etcdctl-compatible binary (etcdctl or cairnctl) against
+// the member, with none of the caller's ETCDCTL_* variables.
+func (e *env) runCtl(t *testing.T, bin, stdin string, args ...string) ctlResult {
+	t.Helper()
+	cmd := exec.CommandContext(e.ctx, bin, append([]string{"--endpoints=" + e.m.ClientAddr(), "--command-timeout=10s"}, args...)...)
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "ETCDCTL_") {
 			cmd.Env = append(cmd.Env, kv)
@@ -39,7 +47,7 @@ func (e *env) etcdctl(t *testing.T, stdin string, args ...string) ctlResult {
 	if ee, ok := err.(*exec.ExitError); ok {
 		r.code = ee.ExitCode()
 	} else if err != nil {
-		t.Fatalf("etcdctl %q: %v", args, err)
+		t.Fatalf("%s %q: %v", filepath.Base(bin), args, err)
 	}
 	return r
 }
