@@ -70,6 +70,7 @@ before the run.`,
 	pf.IntVar(&cfg.Clients, "clients", cfg.Clients, "number of concurrent clients, spread over the connections")
 	pf.IntVar(&cfg.KeySize, "key-size", cfg.KeySize, "key size in bytes (zero-padded decimal key index)")
 	pf.IntVar(&cfg.ValSize, "val-size", cfg.ValSize, "value size in bytes")
+	pf.BoolVar(&cfg.RandomValues, "random-values", cfg.RandomValues, "put and preload: a different incompressible value per write instead of one printable value")
 	pf.IntVar(&cfg.KeySpace, "key-space", cfg.KeySpace, "number of distinct keys")
 	pf.BoolVar(&cfg.SeqKeys, "seq-keys", cfg.SeqKeys, "use keys in sequence (request number % key-space) instead of random keys")
 	pf.BoolVar(&cfg.Preload, "preload", cfg.Preload, "range, delete, txn-cas: write every key once before the timed run")

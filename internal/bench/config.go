@@ -34,6 +34,10 @@ type Config struct {
 	ValSize int
 	// KeySpace is the number of distinct keys.
 	KeySpace int
+	// RandomValues makes every put store a different incompressible value
+	// (a slice of a random buffer) instead of the same printable one, so
+	// that a store that compresses its data cannot make it look smaller.
+	RandomValues bool
 	// SeqKeys picks key (request number % KeySpace) instead of a uniformly
 	// random key.
 	SeqKeys bool

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"encoding/binary"
 	"math/rand/v2"
 )
 
@@ -48,4 +49,41 @@ func Value(n int) string {
 		b[i] = alphabet[i%len(alphabet)]
 	}
 	return string(b)
+}
+
+// randomPoolMin is the smallest random buffer values are cut from: large
+// enough that two values in one storage block are unlikely to overlap.
+const randomPoolMin = 64 << 20
+
+// Values hands out the values writes store: the same printable value, or
+// with random set, n-byte slices at random offsets of a random buffer
+// (incompressible, and distinct from request to request).
+type Values struct {
+	fixed string
+	pool  string // random bytes, len >= randomPoolMin + n; empty if fixed
+	n     int
+}
+
+// NewValues returns the values of n bytes, random or fixed.
+func NewValues(n int, random bool) *Values {
+	v := &Values{fixed: Value(n), n: n}
+	if random {
+		b := make([]byte, randomPoolMin+n)
+		r := rand.New(rand.NewChaCha8([32]byte{'c', 'a', 'i', 'r', 'n'}))
+		for i := 0; i+8 <= len(b); i += 8 {
+			binary.LittleEndian.PutUint64(b[i:], r.Uint64())
+		}
+		v.pool = string(b)
+	}
+	return v
+}
+
+// Next returns a value for one write; rng picks the slice of the random
+// buffer (unused for fixed values).
+func (v *Values) Next(rng *rand.Rand) string {
+	if v.pool == "" {
+		return v.fixed
+	}
+	off := rng.IntN(len(v.pool) - v.n + 1)
+	return v.pool[off : off+v.n]
 }

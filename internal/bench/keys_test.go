@@ -1,6 +1,8 @@
 package bench
 
 import (
+	"bytes"
+	"compress/gzip"
 	"math/rand/v2"
 	"testing"
 )
@@ -44,5 +46,37 @@ func TestValue(t *testing.T) {
 		if got := len(Value(n)); got != n {
 			t.Errorf("len(Value(%d)) = %d", n, got)
 		}
+	}
+}
+
+func TestValues(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	fixed := NewValues(300, false)
+	if a, b := fixed.Next(rng), fixed.Next(rng); a != Value(300) || b != a {
+		t.Fatalf("fixed values: %q, %q; want Value(300) twice", a, b)
+	}
+	random := NewValues(300, true)
+	seen := map[string]bool{}
+	for i := 0; i < 100; i++ {
+		v := random.Next(rng)
+		if len(v) != 300 {
+			t.Fatalf("random value of %d bytes, want 300", len(v))
+		}
+		seen[v] = true
+	}
+	if len(seen) < 99 {
+		t.Fatalf("100 random values hold only %d distinct ones", len(seen))
+	}
+	// Incompressible: gzip of 64 KiB of random values stays near 64 KiB.
+	var raw bytes.Buffer
+	for raw.Len() < 64<<10 {
+		raw.WriteString(random.Next(rng))
+	}
+	var z bytes.Buffer
+	zw := gzip.NewWriter(&z)
+	zw.Write(raw.Bytes())
+	zw.Close()
+	if z.Len() < raw.Len()*99/100 {
+		t.Fatalf("random values compress from %d to %d bytes", raw.Len(), z.Len())
 	}
 }

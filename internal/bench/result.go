@@ -49,6 +49,7 @@ type JSONResult struct {
 	ValSize     int              `json:"val_size"`
 	KeySpace    int              `json:"key_space"`
 	SeqKeys     bool             `json:"seq_keys"`
+	RandomVals  bool             `json:"random_values"`
 	Rate        float64          `json:"rate"`
 	Requests    int64            `json:"requests"`
 	Errors      int64            `json:"errors"`
@@ -93,6 +94,7 @@ func (r *Result) JSON() JSONResult {
 		ValSize:    r.Config.ValSize,
 		KeySpace:   r.Config.KeySpace,
 		SeqKeys:    r.Config.SeqKeys,
+		RandomVals: r.Config.RandomValues,
 		Rate:       r.Config.Rate,
 		Requests:   r.Requests,
 		Errors:     r.Errors,
@@ -167,6 +169,9 @@ func (r *Result) WriteText(w io.Writer) error {
 	} else {
 		fmt.Fprintf(&b, "load        %d clients over %d conns, key %d B, value %d B, %d %s keys",
 			c.Clients, c.Conns, c.KeySize, c.ValSize, c.KeySpace, keys)
+		if c.RandomValues {
+			b.WriteString(", random values")
+		}
 	}
 	if c.Rate > 0 {
 		fmt.Fprintf(&b, ", rate %g/s", c.Rate)

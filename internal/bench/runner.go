@@ -31,7 +31,7 @@ func Run(ctx context.Context, cfg Config, w Workload, opts Options) (Result, err
 	if err := cfg.Validate(); err != nil {
 		return Result{}, err
 	}
-	env := &Env{Config: &cfg, Keys: NewKeys(&cfg), Value: Value(cfg.ValSize)}
+	env := &Env{Config: &cfg, Keys: NewKeys(&cfg), Value: Value(cfg.ValSize), Values: NewValues(cfg.ValSize, cfg.RandomValues)}
 	defer func() {
 		for _, c := range env.Conns {
 			c.Close()

@@ -68,7 +68,7 @@ func testEnv(edit func(*Config)) *Env {
 	if err := c.Validate(); err != nil {
 		panic(err)
 	}
-	return &Env{Config: &c, Keys: NewKeys(&c), Value: Value(c.ValSize)}
+	return &Env{Config: &c, Keys: NewKeys(&c), Value: Value(c.ValSize), Values: NewValues(c.ValSize, c.RandomValues)}
 }
 
 func TestRunTotal(t *testing.T) {

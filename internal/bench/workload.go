@@ -66,8 +66,11 @@ type Env struct {
 	// Conns has one client (one gRPC connection) per Config.Conns.
 	Conns []*clientv3.Client
 	Keys  *Keys
-	// Value is the value every write stores (Config.ValSize bytes).
+	// Value is the printable value of Config.ValSize bytes (the value every
+	// write stores unless Config.RandomValues).
 	Value string
+	// Values gives each write its value (Value, or random ones).
+	Values *Values
 }
 
 // Conn returns the connection of client i.
@@ -88,6 +91,7 @@ func (e *Env) Preload(ctx context.Context, onPut func(i int, rev int64)) error {
 	for c := 0; c < n; c++ {
 		go func() {
 			kv := e.Conn(c)
+			rng := e.Rand(c)
 			for {
 				i := int(next.Add(1) - 1)
 				if i >= e.Keys.Space() {
@@ -95,7 +99,7 @@ func (e *Env) Preload(ctx context.Context, onPut func(i int, rev int64)) error {
 					return
 				}
 				rctx, cancel := context.WithTimeout(ctx, e.Config.RequestTimeout)
-				resp, err := kv.Put(rctx, e.Keys.Key(i), e.Value)
+				resp, err := kv.Put(rctx, e.Keys.Key(i), e.Values.Next(rng))
 				cancel()
 				if err != nil {
 					next.Store(int64(e.Keys.Space())) // stop the others
@@ -132,18 +136,18 @@ type putWorkload struct{}
 func (*putWorkload) Name() string                        { return "put" }
 func (*putWorkload) Prepare(context.Context, *Env) error { return nil }
 func (*putWorkload) NewWorker(i int, env *Env, _ *Meter) Worker {
-	return &putWorker{kv: env.Conn(i), keys: env.Keys, rng: env.Rand(i), val: env.Value}
+	return &putWorker{kv: env.Conn(i), keys: env.Keys, rng: env.Rand(i), vals: env.Values}
 }
 
 type putWorker struct {
 	kv   clientv3.KV
 	keys *Keys
 	rng  *rand.Rand
-	val  string
+	vals *Values
 }
 
 func (w *putWorker) Do(ctx context.Context, seq int64) error {
-	_, err := w.kv.Put(ctx, w.keys.Key(w.keys.Index(seq, w.rng)), w.val)
+	_, err := w.kv.Put(ctx, w.keys.Key(w.keys.Index(seq, w.rng)), w.vals.Next(w.rng))
 	return err
 }
 

@@ -20,10 +20,11 @@
 //
 //	enc(key) = key with each 0x00 written 0x00 0xFF, then 0x00 0x01
 //
-//	"c" enc(key)                   -> latest live version of key; absent once deleted
+//	"c" enc(key)                   -> latest live version of key (a large value
+//	                                  by reference to its "k" entry); absent once deleted
 //	"k" enc(key) ^mainRev          -> version of key written at mainRev, or a tombstone
 //	"h" mainRev subRev             -> event: put/delete + key (the put's value is in "k")
-//	"m" "mvcc/format"              -> on-disk format version (1)
+//	"m" "mvcc/format"              -> on-disk format version (2; 1 had no references)
 //	"m" "mvcc/rev"                 -> current revision
 //	"m" "mvcc/compact"             -> compacted revision (scheduled: physical removal may lag)
 //	"m" "mvcc/compact_done"        -> revision physical compaction finished at
@@ -48,7 +49,8 @@
 //	m mvcc/rev                        4
 //
 // A read at the current revision scans only "c": one seek, then one Next
-// per key returned. A read at revision 3 seeks to ("k" enc(foo) ^3), lands
+// per key returned, plus one lookup in "k" for each value of 1 KiB or more
+// (value.go: such a value is written once, to "k", and "c" refers to it). A read at revision 3 seeks to ("k" enc(foo) ^3), lands
 // on foo's newest version <= 3, then seeks past foo's versions to the next
 // key: about one seek per key, whatever the length of the history. Watch
 // catch-up from revision R seeks to ("h" R) and reads forward: only the

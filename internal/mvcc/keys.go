@@ -39,7 +39,7 @@ var (
 )
 
 // formatVersion is the version of this package's on-disk layout.
-const formatVersion = 1
+const formatVersion = 2
 
 // appendEncodedKey appends the order-preserving encoding of key to dst.
 func appendEncodedKey(dst, key []byte) []byte {

@@ -7,6 +7,7 @@ import (
 	"math/rand"
 	"reflect"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -400,7 +401,8 @@ func (m *model) eventsFrom(start int64, key, end string, limit int) ([]mvccpb.Ev
 
 var (
 	modelKeys   = []string{"\x00", "a", "a\x00", "a\x00b", "ab", "b", "b\xff", "c", "\xff"}
-	modelValues = []string{"", "v1", "v2", "x\x00y"}
+	// The last two are held in "c" by reference (refMinValue and more).
+	modelValues = []string{"", "v1", "v2", "x\x00y", strings.Repeat("L", refMinValue), strings.Repeat("M\x00", 2500)}
 )
 
 type gen struct {

@@ -193,6 +193,12 @@ func NewStore(db *pebble.DB, cfg Config) (*Store, error) {
 		if err := db.Set(metaFormat, encodeInt64(formatVersion), pebble.Sync); err != nil {
 			return nil, fmt.Errorf("mvcc: write format version: %w", err)
 		}
+	case 1:
+		// Format 1 stores every current value inline; format 2 may also
+		// hold references (value.go), and reads both.
+		if err := db.Set(metaFormat, encodeInt64(formatVersion), pebble.Sync); err != nil {
+			return nil, fmt.Errorf("mvcc: write format version: %w", err)
+		}
 	case formatVersion:
 	default:
 		return nil, fmt.Errorf("%w: found %d, this build reads %d", ErrUnknownFormat, format, formatVersion)

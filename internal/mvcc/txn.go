@@ -70,6 +70,10 @@ func applyCompare(v *view, c *pb.Compare) (bool, error) {
 	found, result := false, true
 	err := v.scan(makeBounds(c.Key, c.RangeEnd), v.rev, func(enc, val []byte) (bool, error) {
 		found = true
+		val, err := v.currentValue(enc, val)
+		if err != nil {
+			return false, err
+		}
 		var kv mvccpb.KeyValue
 		if _, err := decodeVersion(nil, val, &kv); err != nil {
 			return false, err

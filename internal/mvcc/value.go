@@ -11,12 +11,48 @@ import (
 //
 //	put:       0x01 uvarint(mod) uvarint(create) uvarint(version) varint(lease) value...
 //	tombstone: 0x02
+//	reference: 0x03 uvarint(mod) uvarint(create) uvarint(version) varint(lease)
 //
-// The user key is not stored: it is in the pebble key.
+// The user key is not stored: it is in the pebble key. A reference is only
+// found in "c": the current version of a key whose value is refMinValue
+// bytes or more, whose value is read from "k" + enc(key) + ^mod (always
+// present while the key is live: compaction keeps a key's newest version).
+// So a large value is written once into the state, not twice (format 2).
 const (
 	kindPut       byte = 1
 	kindTombstone byte = 2
+	kindPutRef    byte = 3
 )
+
+// refMinValue is the smallest value "c" holds by reference. Smaller values
+// are inline: a read at the current revision then costs no second lookup.
+const refMinValue = 1024
+
+// appendCurrent appends the "c" value of kv: its version, or a reference to
+// its "k" entry when the value is large.
+func appendCurrent(dst []byte, kv *mvccpb.KeyValue) []byte {
+	if len(kv.Value) < refMinValue {
+		return appendVersion(dst, kv)
+	}
+	dst = append(dst, kindPutRef)
+	dst = binary.AppendUvarint(dst, uint64(kv.ModRevision))
+	dst = binary.AppendUvarint(dst, uint64(kv.CreateRevision))
+	dst = binary.AppendUvarint(dst, uint64(kv.Version))
+	return binary.AppendVarint(dst, kv.Lease)
+}
+
+// refModRevision returns the revision of the "k" entry a reference names,
+// or ok=false if val is not a reference.
+func refModRevision(val []byte) (mod int64, ok bool, err error) {
+	if len(val) == 0 || val[0] != kindPutRef {
+		return 0, false, nil
+	}
+	v, n := binary.Uvarint(val[1:])
+	if n <= 0 {
+		return 0, true, fmt.Errorf("%w: bad version reference", ErrCorrupt)
+	}
+	return int64(v), true, nil
+}
 
 var tombstoneValue = []byte{kindTombstone}
 
@@ -40,6 +76,8 @@ func decodeVersion(key, val []byte, kv *mvccpb.KeyValue) (tombstone bool, err er
 	case kindTombstone:
 		return true, nil
 	case kindPut:
+	case kindPutRef:
+		return false, fmt.Errorf("%w: unresolved version reference for key %q", ErrCorrupt, key)
 	default:
 		return false, fmt.Errorf("%w: bad version kind %d for key %q", ErrCorrupt, val[0], key)
 	}

@@ -64,6 +64,9 @@ func (v *view) getCurrent(key []byte) (*mvccpb.KeyValue, error) {
 	if err != nil || val == nil {
 		return nil, err
 	}
+	if val, err = v.currentValue(currentKey(key)[1:], val); err != nil {
+		return nil, err
+	}
 	kv := new(mvccpb.KeyValue)
 	tomb, err := decodeVersion(append([]byte(nil), key...), val, kv)
 	if err != nil {
@@ -75,9 +78,28 @@ func (v *view) getCurrent(key []byte) (*mvccpb.KeyValue, error) {
 	return kv, nil
 }
 
+// currentValue returns the version a "c" value stands for: val itself, or
+// for a reference (value.go) the "k" entry it names. enc is the encoded user
+// key (terminator included).
+func (v *view) currentValue(enc, val []byte) ([]byte, error) {
+	mod, ref, err := refModRevision(val)
+	if err != nil || !ref {
+		return val, err
+	}
+	full, err := get(v.r, appendInvRev(append([]byte{prefixVersion}, enc...), mod))
+	if err != nil {
+		return nil, err
+	}
+	if full == nil || full[0] != kindPut {
+		return nil, fmt.Errorf("%w: current version of %q refers to revision %d, which holds no value", ErrCorrupt, enc, mod)
+	}
+	return full, nil
+}
+
 // scanFunc is called for each live key: enc is the encoded user key
-// (terminator included) and val the version value; both are valid only
-// during the call. It returns false to stop the scan.
+// (terminator included) and val the version value, which may be a
+// reference (resolve it with view.currentValue before decoding); both are
+// valid only during the call. It returns false to stop the scan.
 type scanFunc func(enc, val []byte) (bool, error)
 
 // scan visits the keys live at rev within kb in key order. At the view's
@@ -225,6 +247,9 @@ func (v *view) collect(kb keyBounds, rev, limit int64, countOnly bool) ([]mvccpb
 		}
 		key, _, err := decodeKey(enc)
 		if err != nil {
+			return false, err
+		}
+		if val, err = v.currentValue(enc, val); err != nil {
 			return false, err
 		}
 		var kv mvccpb.KeyValue

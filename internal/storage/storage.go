@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
@@ -93,6 +94,24 @@ func Open(dataDir string, o Options) (*pebble.DB, error) {
 	}
 	for i := range opts.Levels {
 		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+	}
+	// Values of 1 KiB and more go to blob files when a memtable is flushed,
+	// and compactions move only the references: a large value is written to
+	// disk about once instead of once per level. Blob files where a fifth
+	// of the values are dead (overwritten, deleted, compacted) are
+	// rewritten, so disk use stays near the live data. This needs the
+	// format major version that has blob files and columnar sstables (a
+	// data dir of an older version is upgraded in place when opened).
+	opts.FormatMajorVersion = pebble.FormatValueSeparation
+	opts.Experimental.EnableColumnarBlocks = func() bool { return true }
+	opts.Experimental.ValueSeparationPolicy = func() pebble.ValueSeparationPolicy {
+		return pebble.ValueSeparationPolicy{
+			Enabled:               true,
+			MinimumSize:           1024,
+			MaxBlobReferenceDepth: 10,
+			RewriteMinimumAge:     time.Minute,
+			TargetGarbageRatio:    0.2,
+		}
 	}
 	opts.EnsureDefaults()
 	db, err := pebble.Open(dir, opts)

@@ -268,3 +268,47 @@ func TestStateSpansIterate(t *testing.T) {
 		t.Fatalf("keys in StateSpans = %q, want %q", got, want)
 	}
 }
+
+// A data dir written by pebble's older format (before blob files) opens,
+// is upgraded, keeps its data, and separates large values from then on.
+func TestOpenUpgradesOlderPebbleFormat(t *testing.T) {
+	fs := vfs.NewMem()
+	old, err := pebble.Open(DBDir("data"), &pebble.Options{FS: fs, FormatMajorVersion: pebble.FormatMinSupported})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := old.Set(formatKey, []byte(FormatVersion), pebble.Sync); err != nil {
+		t.Fatal(err)
+	}
+	if err := old.Set([]byte("k/old"), bytes.Repeat([]byte("o"), 4096), pebble.Sync); err != nil {
+		t.Fatal(err)
+	}
+	if err := old.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := Open("data", Options{FS: fs})
+	if err != nil {
+		t.Fatalf("Open of an older pebble format: %v", err)
+	}
+	defer db.Close()
+	if got := db.FormatMajorVersion(); got < pebble.FormatValueSeparation {
+		t.Fatalf("format major version %s after Open, want at least %s", got, pebble.FormatValueSeparation)
+	}
+	if v, ok := get(t, db, []byte("k/old")); !ok || len(v) != 4096 {
+		t.Fatalf("old value lost: %d bytes, %v", len(v), ok)
+	}
+	if err := db.Set([]byte("k/new"), bytes.Repeat([]byte("n"), 4096), pebble.Sync); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if m := db.Metrics(); m.BlobFiles.LiveCount == 0 {
+		t.Fatalf("no blob file after flushing 8 KiB of large values: %+v", m.BlobFiles)
+	}
+	for _, k := range []string{"k/old", "k/new"} {
+		if v, ok := get(t, db, []byte(k)); !ok || len(v) != 4096 {
+			t.Fatalf("%s after the flush: %d bytes, %v", k, len(v), ok)
+		}
+	}
+}
