@@ -31,6 +31,14 @@ usage: scripts/datascale.sh [options]
   --keep             keep the data dirs
   --only SERVER      run only etcd or only cairn (no ratios)
   --range-seconds S  length of each range run (default 5)
+  --steps N          load the keys in N equal steps; after each step but the
+                     last, measure range (serializable and linearizable) over
+                     the keys loaded so far and the live data dir, so that a
+                     table shows how put rate and read latency change as the
+                     data set grows (default 1: one load)
+  --random-values    incompressible values, a different one per put
+                     (cairn-bench --random-values), so that compression
+                     makes no data set look smaller than it is
   --overwrite P      after the restart, put every key P more times (P passes
                      of sequential keys, each pass every key once in key
                      order, same values, same 256 clients over 8
@@ -66,7 +74,7 @@ for a in "$@"; do
 	fi
 done
 
-keys=1000000 val_size=256 parent="" keep=0 only="" range_secs=5 write=0 build=1 overwrite=0
+keys=1000000 val_size=256 parent="" keep=0 only="" range_secs=5 write=0 build=1 overwrite=0 steps=1 random=0
 etcd_bin=/usr/bin/etcd cairn_bin=bin/cairn bench_bin=bin/cairn-bench
 quota=$((8 << 30))
 while [ $# -gt 0 ]; do
@@ -78,6 +86,8 @@ while [ $# -gt 0 ]; do
 	--keep) keep=1 ;;
 	--only) only=$2; shift ;;
 	--range-seconds) range_secs=$2; shift ;;
+	--steps) steps=$2; shift ;;
+	--random-values) random=1 ;;
 	--overwrite) overwrite=$2; shift ;;
 	--write) write=1 ;;
 	--etcd) etcd_bin=$2; shift ;;
@@ -94,6 +104,7 @@ done
 [[ "$quota" =~ ^[1-9][0-9]*$ ]] || { echo "datascale.sh: --quota must be a positive number of bytes" >&2; exit 2; }
 [[ "$range_secs" =~ ^[1-9][0-9]*$ ]] || { echo "datascale.sh: --range-seconds must be whole seconds" >&2; exit 2; }
 [[ "$overwrite" =~ ^(0|[1-9][0-9]*)$ ]] || { echo "datascale.sh: --overwrite must be a whole number of passes" >&2; exit 2; }
+[[ "$steps" =~ ^[1-9][0-9]*$ ]] && [ "$steps" -le "$keys" ] || { echo "datascale.sh: --steps must be a positive integer no larger than --keys" >&2; exit 2; }
 case "$only" in
 "") servers=(etcd cairn) ;;
 etcd | cairn) servers=("$only") ;;
@@ -195,8 +206,10 @@ bench() {
 	local limit=$1
 	shift
 	timeout "$limit" "$bench_bin" --endpoints "http://127.0.0.1:$cport" --json --server-pid "$server_pid" \
-		--key-size "$key_size" --val-size "$val_size" --key-space "$keys" "$@"
+		--key-size "$key_size" --val-size "$val_size" --key-space "$keys" $rv "$@"
 }
+rv=""
+[ "$random" = 1 ] && rv=--random-values
 
 # ctl ARGS...: etcdctl v3 against the member, with a long command timeout
 # (a physical compaction or a defrag of a large store takes a while).
@@ -295,9 +308,27 @@ overwrite_phase() {
 
 declare -A val # val[server,metric]
 
+# range_runs SERVER DIR KEY [BENCH ARGS...]: single-key Gets of random keys,
+# serializable then linearizable, 256 clients over 8 connections, into
+# val[SERVER,KEY_{s,l}_{tput,p50,p99}].
+range_runs() {
+	local s=$1 dir=$2 key=$3 c out
+	shift 3
+	for c in s l; do
+		out=$(bench $((range_secs * 3 + 120)) --clients 256 --conns 8 --preload=false \
+			--duration "${range_secs}s" "$@" range --consistency "$c" 2>"$dir/bench.err") ||
+			{ log "$s: range $c failed:"; cat "$dir/bench.err" >&2; exit 1; }
+		echo "$out" >"$dir/$key-$c.json"
+		val[$s,${key}_${c}_tput]=$(jq .throughput <<<"$out")
+		val[$s,${key}_${c}_p50]=$(jq .p50_ms <<<"$out")
+		val[$s,${key}_${c}_p99]=$(jq .p99_ms <<<"$out")
+		log "$s: range $c $(jq -r '"\(.throughput | floor) req/s, p50 \(.p50_ms) ms, p99 \(.p99_ms) ms, \(.errors) errors"' <<<"$out")"
+	done
+}
+
 # run_server SERVER: the whole sequence for one server.
 run_server() {
-	local s=$1 bin dir attempt up=0 t0 out
+	local s=$1 bin dir attempt up=0 t0 out b
 	bin=$etcd_bin; [ "$s" = cairn ] && bin=$cairn_bin
 	dir=$work/$s
 	for attempt in 1 2 3 4 5; do
@@ -313,28 +344,46 @@ run_server() {
 		log "$s did not come up; its log:"; tail -20 "$dir/server.log" >&2; exit 1
 	fi
 
-	log "$s: loading $keys keys"
-	out=$(bench $((keys / 200 + 300)) --clients 256 --conns 8 --seq-keys --total "$keys" put 2>"$dir/bench.err") ||
-		{ log "$s: load failed:"; cat "$dir/bench.err" >&2; exit 1; }
-	echo "$out" >"$dir/load.json"
-	val[$s,load_tput]=$(jq .throughput <<<"$out")
-	val[$s,load_p99]=$(jq .p99_ms <<<"$out")
-	val[$s,load_errors]=$(jq .errors <<<"$out")
-	val[$s,load_cpu]=$(jq '(.server_cpu_s // 0) * 1e6 / ([.requests, 1] | max)' <<<"$out")
+	local step from=0 to reqs=0 errs=0 secs=0 cpu=0 p99=0 n
+	for step in $(seq "$steps"); do
+		to=$((keys * step / steps))
+		n=$((to - from))
+		log "$s: loading keys $from to $((to - 1))$([ "$steps" = 1 ] || echo " (step $step of $steps)")"
+		out=$(bench $((n / 200 + 300)) --clients 256 --conns 8 --seq-keys --first-key "$from" --total "$n" put 2>"$dir/bench.err") ||
+			{ log "$s: load failed:"; cat "$dir/bench.err" >&2; exit 1; }
+		echo "$out" >"$dir/load-$step.json"
+		reqs=$((reqs + $(jq .requests <<<"$out")))
+		errs=$((errs + $(jq .errors <<<"$out")))
+		secs=$(awk -v a="$secs" -v b="$(jq .seconds <<<"$out")" 'BEGIN { print a + b }')
+		cpu=$(awk -v a="$cpu" -v b="$(jq '.server_cpu_s // 0' <<<"$out")" 'BEGIN { print a + b }')
+		p99=$(awk -v a="$p99" -v b="$(jq .p99_ms <<<"$out")" 'BEGIN { print (b > a ? b : a) }')
+		val[$s,step${step}_keys]=$to
+		val[$s,step${step}_put]=$(jq .throughput <<<"$out")
+		val[$s,step${step}_put_p99]=$(jq .p99_ms <<<"$out")
+		log "$s: $(jq -r '"\(.requests) puts at \(.throughput | floor)/s, p99 \(.p99_ms) ms, \(.errors) errors"' <<<"$out")"
+		if [ "$step" -lt "$steps" ]; then
+			read -r b _ < <(dir_size "$dir/data")
+			val[$s,step${step}_du]=$b
+			range_runs "$s" "$dir" "step$step" --key-space "$to"
+		fi
+		from=$to
+	done
+	val[$s,load_tput]=$(awk -v r="$reqs" -v t="$secs" 'BEGIN { print (t > 0 ? r / t : 0) }')
+	val[$s,load_p99]=$p99
+	val[$s,load_errors]=$errs
+	val[$s,load_cpu]=$(awk -v c="$cpu" -v r="$reqs" 'BEGIN { print c * 1e6 / (r > 0 ? r : 1) }')
 	val[$s,hwm]=$(status_kib VmHWM)
 	val[$s,rss]=$(status_kib VmRSS)
-	log "$s: $(jq -r '"\(.requests) puts at \(.throughput | floor)/s, \(.errors) errors"' <<<"$out"), peak RSS $((val[$s,hwm] / 1024)) MiB, RSS $((val[$s,rss] / 1024)) MiB"
+	log "$s: loaded $reqs keys at $(awk -v v="${val[$s,load_tput]}" 'BEGIN { printf "%d", v }')/s, $errs errors, peak RSS $((val[$s,hwm] / 1024)) MiB, RSS $((val[$s,rss] / 1024)) MiB"
 
-	local c
+	read -r b _ < <(dir_size "$dir/data")
+	val[$s,step${steps}_du]=$b
+	range_runs "$s" "$dir" range
+	local c m
 	for c in s l; do
-		out=$(bench $((range_secs * 3 + 120)) --clients 256 --conns 8 --preload=false \
-			--duration "${range_secs}s" range --consistency "$c" 2>"$dir/bench.err") ||
-			{ log "$s: range $c failed:"; cat "$dir/bench.err" >&2; exit 1; }
-		echo "$out" >"$dir/range-$c.json"
-		val[$s,range_${c}_tput]=$(jq .throughput <<<"$out")
-		val[$s,range_${c}_p50]=$(jq .p50_ms <<<"$out")
-		val[$s,range_${c}_p99]=$(jq .p99_ms <<<"$out")
-		log "$s: range $c $(jq -r '"\(.throughput | floor) req/s, p50 \(.p50_ms) ms, p99 \(.p99_ms) ms, \(.errors) errors"' <<<"$out")"
+		for m in tput p50 p99; do
+			val[$s,step${steps}_${c}_$m]=${val[$s,range_${c}_$m]}
+		done
 	done
 
 	stop_server
@@ -392,6 +441,27 @@ version() {
 	grep -i -m1 "^$2 version" <<<"$out" || head -1 <<<"$out"
 }
 
+# step_table: one row per load step and server: keys loaded, the values'
+# size, the step's put rate and p99, the live data dir, and the range runs
+# over the keys loaded so far.
+step_table() {
+	local s i k
+	echo
+	echo "As the data set grows ($steps load steps; range over the keys loaded so far, measured after each step; data dir: du -sb of the running member's dir):"
+	echo
+	echo "| server | keys | values, GiB | step puts/s | step put p99 ms | data dir, GiB | range s req/s | range s p50 ms | range s p99 ms | range l req/s | range l p50 ms | range l p99 ms |"
+	echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+	for s in "${servers[@]}"; do
+		for i in $(seq "$steps"); do
+			k=step$i
+			awk -v s="$s" -v n="${val[$s,${k}_keys]:-0}" -v vs="$val_size" -v pt="${val[$s,${k}_put]:-0}" -v pp="${val[$s,${k}_put_p99]:-0}" \
+				-v du="${val[$s,${k}_du]:-0}" -v st="${val[$s,${k}_s_tput]:-0}" -v s50="${val[$s,${k}_s_p50]:-0}" -v s99="${val[$s,${k}_s_p99]:-0}" \
+				-v lt="${val[$s,${k}_l_tput]:-0}" -v l50="${val[$s,${k}_l_p50]:-0}" -v l99="${val[$s,${k}_l_p99]:-0}" \
+				'BEGIN { printf "| %s | %d | %.1f | %.0f | %.1f | %.1f | %.0f | %.2f | %.2f | %.0f | %.2f | %.2f |\n", s, n, n * vs / 2^30, pt, pp, du / 2^30, st, s50, s99, lt, l50, l99 }'
+		done
+	done
+}
+
 report() {
 	local n
 	n=$(sed ':a;s/\B[0-9]\{3\}\>/,&/;ta' <<<"$keys")
@@ -409,7 +479,7 @@ report() {
 		fi
 	done
 	echo
-	echo "One member each on loopback, \`--quota-backend-bytes $quota\`; $n keys of $key_size B (sequential, each written once) with $val_size B values, loaded by \`cairn-bench put\` with 256 clients over 8 connections; range: single-key Gets of random keys over the whole key space, 256 clients over 8 connections, ${range_secs} s each."
+	echo "One member each on loopback, \`--quota-backend-bytes $quota\`; $n keys of $key_size B (sequential, each written once) with $val_size B $([ "$random" = 1 ] && echo "random (incompressible, a different one per put)" || echo "printable (one repeated, compressible)") values, loaded by \`cairn-bench put\` with 256 clients over 8 connections; range: single-key Gets of random keys over the whole key space, 256 clients over 8 connections, ${range_secs} s each."
 	echo
 	local head="| $n keys, $val_size B values" sep="|---"
 	for s in "${servers[@]}"; do head+=" | $s"; sep+="|---:"; done
@@ -442,6 +512,9 @@ report() {
 		row "data dir after $p + compact + defrag, disk blocks (du -sk), MiB" defrag_kib "%.1f" 1024
 		row "disk target: cairn no defrag vs etcd after defrag, file sizes, MiB" target_bytes "%.1f" 1048576
 		row "disk target: cairn no defrag vs etcd after defrag, disk blocks, MiB" target_kib "%.1f" 1024
+	fi
+	if [ "$steps" -gt 1 ]; then
+		step_table
 	fi
 	echo
 	echo "The data dir is measured after a clean stop (SIGTERM) at the end of the range runs; disk blocks count space preallocated past the end of files (WAL segments). The restart time runs from just before the process is started to the first successful linearizable Get (polled every 10 ms)."

@@ -72,6 +72,7 @@ before the run.`,
 	pf.IntVar(&cfg.ValSize, "val-size", cfg.ValSize, "value size in bytes")
 	pf.BoolVar(&cfg.RandomValues, "random-values", cfg.RandomValues, "put and preload: a different incompressible value per write instead of one printable value")
 	pf.IntVar(&cfg.KeySpace, "key-space", cfg.KeySpace, "number of distinct keys")
+	pf.IntVar(&cfg.FirstKey, "first-key", cfg.FirstKey, "with --seq-keys: the key index the sequence starts at (request n uses (first-key + n) % key-space)")
 	pf.BoolVar(&cfg.SeqKeys, "seq-keys", cfg.SeqKeys, "use keys in sequence (request number % key-space) instead of random keys")
 	pf.BoolVar(&cfg.Preload, "preload", cfg.Preload, "range, delete, txn-cas: write every key once before the timed run")
 	pf.Int64Var(&cfg.Total, "total", cfg.Total, "number of requests (0 = no limit; needs --duration)")

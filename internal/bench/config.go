@@ -38,6 +38,9 @@ type Config struct {
 	// (a slice of a random buffer) instead of the same printable one, so
 	// that a store that compresses its data cannot make it look smaller.
 	RandomValues bool
+	// FirstKey is where sequential keys start: request n uses key
+	// (FirstKey + n) % KeySpace.
+	FirstKey int
 	// SeqKeys picks key (request number % KeySpace) instead of a uniformly
 	// random key.
 	SeqKeys bool
@@ -120,6 +123,10 @@ func (c *Config) Validate() error {
 		return bad("val-size must not be negative, got %d", c.ValSize)
 	case c.KeySpace < 1:
 		return bad("key-space must be at least 1, got %d", c.KeySpace)
+	case c.FirstKey < 0 || c.FirstKey >= c.KeySpace:
+		return bad("first-key must be in [0, key-space %d), got %d", c.KeySpace, c.FirstKey)
+	case c.FirstKey != 0 && !c.SeqKeys:
+		return bad("first-key needs seq-keys")
 	case c.KeySize < 19 && int64(c.KeySpace) > int64(math.Pow10(c.KeySize)):
 		return bad("key-space %d needs keys longer than key-size %d", c.KeySpace, c.KeySize)
 	case c.Total < 0:

@@ -11,22 +11,23 @@ import (
 type Keys struct {
 	size  int
 	space int
+	first int
 	seq   bool
 }
 
 // NewKeys returns the key generator of a validated config.
 func NewKeys(c *Config) *Keys {
-	return &Keys{size: c.KeySize, space: c.KeySpace, seq: c.SeqKeys}
+	return &Keys{size: c.KeySize, space: c.KeySpace, first: c.FirstKey, seq: c.SeqKeys}
 }
 
 // Space is the number of distinct keys.
 func (k *Keys) Space() int { return k.space }
 
-// Index returns the key index for request number seq: seq % space with
-// sequential keys, otherwise drawn from rng.
+// Index returns the key index for request number seq: (first + seq) %
+// space with sequential keys, otherwise drawn from rng.
 func (k *Keys) Index(seq int64, rng *rand.Rand) int {
 	if k.seq {
-		return int(seq % int64(k.space))
+		return int((int64(k.first) + seq) % int64(k.space))
 	}
 	return rng.IntN(k.space)
 }

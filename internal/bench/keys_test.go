@@ -3,6 +3,8 @@ package bench
 import (
 	"bytes"
 	"compress/gzip"
+	"errors"
+	"fmt"
 	"math/rand/v2"
 	"testing"
 )
@@ -78,5 +80,32 @@ func TestValues(t *testing.T) {
 	zw.Close()
 	if z.Len() < raw.Len()*99/100 {
 		t.Fatalf("random values compress from %d to %d bytes", raw.Len(), z.Len())
+	}
+}
+
+func TestFirstKey(t *testing.T) {
+	c := Default()
+	c.KeySpace, c.SeqKeys, c.FirstKey = 10, true, 7
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	k := NewKeys(&c)
+	var got []int
+	for seq := int64(0); seq < 5; seq++ {
+		got = append(got, k.Index(seq, nil))
+	}
+	if fmt.Sprint(got) != "[7 8 9 0 1]" {
+		t.Fatalf("indexes from first key 7 over 10 keys: %v", got)
+	}
+	for _, bad := range []func(c *Config){
+		func(c *Config) { c.FirstKey = 10 },
+		func(c *Config) { c.FirstKey = -1 },
+		func(c *Config) { c.SeqKeys = false },
+	} {
+		b := c
+		bad(&b)
+		if err := b.Validate(); !errors.Is(err, ErrInvalidConfig) {
+			t.Errorf("config %+v: %v, want ErrInvalidConfig", b, err)
+		}
 	}
 }

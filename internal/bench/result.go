@@ -49,6 +49,7 @@ type JSONResult struct {
 	ValSize     int              `json:"val_size"`
 	KeySpace    int              `json:"key_space"`
 	SeqKeys     bool             `json:"seq_keys"`
+	FirstKey    int              `json:"first_key,omitempty"`
 	RandomVals  bool             `json:"random_values"`
 	Rate        float64          `json:"rate"`
 	Requests    int64            `json:"requests"`
@@ -94,6 +95,7 @@ func (r *Result) JSON() JSONResult {
 		ValSize:    r.Config.ValSize,
 		KeySpace:   r.Config.KeySpace,
 		SeqKeys:    r.Config.SeqKeys,
+		FirstKey:   r.Config.FirstKey,
 		RandomVals: r.Config.RandomValues,
 		Rate:       r.Config.Rate,
 		Requests:   r.Requests,
