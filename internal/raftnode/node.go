@@ -67,6 +67,14 @@ type Config struct {
 	SnapshotCount uint64
 	// CatchUpEntries are kept after a truncation for slow followers.
 	CatchUpEntries uint64
+	// SnapshotBytes also triggers a truncation: once the entries after the
+	// last one hold this many bytes, whatever their count (default 64 MiB).
+	// With large values a count alone would let the log, which raft keeps
+	// in memory and a restart loads, grow to gigabytes.
+	SnapshotBytes uint64
+	// CatchUpBytes bounds the entries kept after a truncation by their size
+	// too (default 64 MiB): a follower further behind gets a snapshot.
+	CatchUpBytes uint64
 	// ApplyBuffer is the number of Ready batches that may wait for apply.
 	ApplyBuffer int
 	// OnSave, when set, is told how long each raft log write took and
@@ -164,6 +172,7 @@ type Node struct {
 	queued      []readWaiter
 	confStates  []indexedConfState
 	snapIndex   uint64
+	logBytes    uint64 // bytes of the entries after snapIndex (approximate)
 	ticks       int
 }
 
@@ -197,6 +206,12 @@ func Start(cfg Config, applied uint64) (*Node, error) {
 	}
 	if cfg.CatchUpEntries == 0 {
 		cfg.CatchUpEntries = 5000
+	}
+	if cfg.SnapshotBytes == 0 {
+		cfg.SnapshotBytes = 64 << 20
+	}
+	if cfg.CatchUpBytes == 0 {
+		cfg.CatchUpBytes = 64 << 20
 	}
 	if cfg.ApplyBuffer == 0 {
 		cfg.ApplyBuffer = 1024
@@ -253,6 +268,7 @@ func Start(cfg Config, applied uint64) (*Node, error) {
 		readSeq: uint64(time.Now().UnixNano()),
 	}
 	n.applied.Store(applied)
+	n.logBytes = n.entryBytes(snap.Index + 1)
 	n.confStates = []indexedConfState{{index: snap.Index, cs: snap.ConfState}}
 	n.updateStatus()
 	go n.run()

@@ -147,3 +147,85 @@ func TestReadCtxDistinctAcrossMembers(t *testing.T) {
 		t.Errorf("a short context was accepted")
 	}
 }
+
+// With large entries the log is truncated by size before snapshot-count
+// entries: what raft holds in memory (and a restart loads) stays bounded by
+// SnapshotBytes + CatchUpBytes, not by the entry count.
+func TestLogBoundedByBytes(t *testing.T) {
+	fs := vfs.NewMem()
+	db := openMem(t, fs)
+	defer db.Close()
+	start := func() (*Node, *raftlog.Log) {
+		l, err := raftlog.Open(db, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var boot []Peer
+		if l.Fresh() {
+			boot = []Peer{{ID: 1, Context: []byte("m1")}}
+		}
+		n, err := Start(Config{ID: 1, Log: l, TickInterval: 10 * time.Millisecond, ElectionTicks: 10, Bootstrap: boot,
+			SnapshotCount: 10000, CatchUpEntries: 5000, SnapshotBytes: 64 << 10, CatchUpBytes: 16 << 10}, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n, l
+	}
+	n, l := start()
+	got := make(chan string, 1000)
+	go applyAll(n, got)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	const total, size = 200, 4 << 10
+	val := make([]byte, size)
+	for i := 0; i < total; i++ {
+		copy(val, fmt.Sprintf("v%05d", i))
+		for {
+			err := n.Propose(ctx, append([]byte(nil), val...))
+			if err == nil {
+				break
+			}
+			if err != ErrDropped {
+				t.Fatal(err)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	for i := 0; i < total; i++ {
+		select {
+		case v := <-got:
+			if v[:6] != fmt.Sprintf("v%05d", i) {
+				t.Fatalf("entry %d: got %q", i, v[:6])
+			}
+		case <-ctx.Done():
+			t.Fatalf("timed out after %d entries", i)
+		}
+	}
+	// Truncation runs on the raft goroutine after apply reports in.
+	deadline := time.Now().Add(5 * time.Second)
+	for l.SnapshotMeta().Index < total/2 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	n.Stop()
+	for range got {
+	}
+	if si := l.SnapshotMeta().Index; si < total/2 {
+		t.Fatalf("snapshot index %d after %d entries of %d bytes: the log was not truncated by size", si, total, size)
+	}
+
+	l2, err := raftlog.Open(db, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms := l2.Storage()
+	first, _ := ms.FirstIndex()
+	last, _ := ms.LastIndex()
+	held := (last - first + 1) * size
+	if bound := uint64(64<<10 + 16<<10 + 2*size); held > bound {
+		t.Fatalf("log holds entries %d..%d (%d bytes) after the restart, want at most %d", first, last, held, bound)
+	}
+	if last < total {
+		t.Fatalf("last index %d < %d entries proposed", last, total)
+	}
+	t.Logf("snapshot index %d, log %d..%d (%d KiB)", l2.SnapshotMeta().Index, first, last, held>>10)
+}
