@@ -139,7 +139,17 @@ func (l *Log) SnapshotMeta() raftpb.SnapshotMetadata { return l.snap.Metadata }
 // indices, as raft requires when a follower's log is overwritten.
 // It reports whether the write was synced.
 func (l *Log) Save(hs raftpb.HardState, ents []raftpb.Entry, snap raftpb.Snapshot) (bool, error) {
-	b := l.db.NewBatch()
+	// Room for the entries up front when they are large (pebble's pooled
+	// batches serve small writes; a large one would otherwise be copied as
+	// it doubles).
+	size := 0
+	for i := range ents {
+		size += len(ents[i].Data) + 48
+	}
+	if size < 1<<20 {
+		size = 0
+	}
+	b := l.db.NewBatchWithSize(size)
 	defer b.Close()
 	if !raft.IsEmptySnap(snap) {
 		meta := raftpb.Snapshot{Metadata: snap.Metadata}

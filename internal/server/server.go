@@ -373,7 +373,7 @@ func (s *Server) applyLoop() {
 			s.syncPeers(nil)
 			continue
 		}
-		b := s.db.NewIndexedBatch()
+		b := s.db.NewIndexedBatchWithSize(applyBatchSize(ents))
 		results = results[:0]
 		evs := s.applier.Apply(b, ents, done)
 		if !b.Empty() {
@@ -402,6 +402,21 @@ func (s *Server) applyLoop() {
 			}
 		}
 	}
+}
+
+// applyBatchSize is the room to reserve in the batch that applies ents: 0
+// (pebble's pooled batches) unless the entries are large, when growing the
+// batch by doubling would copy it again and again. A put's value goes into
+// the state once or twice (value.go in mvcc), plus keys and the event.
+func applyBatchSize(ents []raftnode.Entry) int {
+	n := 0
+	for i := range ents {
+		n += 2*len(ents[i].Data) + 128
+	}
+	if n < 1<<20 {
+		return 0
+	}
+	return n
 }
 
 // readTxn takes a consistent view of the key-value state.
