@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -89,6 +90,7 @@ func Open(dataDir string, o Options) (*pebble.DB, error) {
 		L0StopWritesThreshold:       1000,
 		LBaseMaxBytes:               64 << 20,
 		DisableWAL:                  false,
+		MaxOpenFiles:                maxOpenFiles(),
 		Logger:                      quietLogger{fatal: o.Fatal},
 		EventListener:               walGuardListener(fs, dir),
 	}
@@ -186,4 +188,17 @@ func (l quietLogger) Fatalf(format string, args ...interface{}) {
 	}
 	fmt.Fprintf(os.Stderr, "cairn: %s\n", msg)
 	os.Exit(1)
+}
+
+// maxOpenFiles is how many sstables and blob files pebble keeps open: the
+// process's file limit less room for connections and the WAL, at least
+// pebble's default of 1000. A large data set has thousands of files, and a
+// random read that finds its file closed pays an open and a read of the
+// file's index first.
+func maxOpenFiles() int {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil || rl.Cur < 3048 {
+		return 1000
+	}
+	return int(min(rl.Cur-2048, 1<<20))
 }
