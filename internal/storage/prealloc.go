@@ -38,6 +38,38 @@ func wrapWAL(name string, f vfs.File) vfs.File {
 
 type capPreallocFile struct{ vfs.File }
 
+// zeros is what the space ahead of a new WAL is filled with.
+var zeros [1 << 20]byte
+
+// Preallocate reserves the next walPreallocCap bytes of a WAL by writing
+// zeros past its end and syncing them once, rather than with fallocate's
+// KEEP_SIZE: then each record's fdatasync finds its blocks written and the
+// file long enough, and flushes data only, where otherwise it also commits
+// the new file size and the extents' conversion to the journal (on ext4 a
+// 1 KiB append plus fdatasync measured 225-235 µs with KEEP_SIZE, 175 µs
+// into written zeros). Pebble reads the zeros after the last record as the
+// end of the log, as it does the old records of a recycled WAL, which keeps
+// its size and is left alone here. If the zeros cannot be written (a full
+// disk), it falls back to reserving what the file system allows.
 func (f capPreallocFile) Preallocate(offset, length int64) error {
-	return f.File.Preallocate(offset, min(length, walPreallocCap))
+	length = min(length, walPreallocCap)
+	end := offset + length
+	fi, err := f.File.Stat()
+	if err != nil {
+		return f.File.Preallocate(offset, length)
+	}
+	// Pebble asks for space from where it reserved last; records may
+	// already be written there. Only past the file's end is free.
+	from := max(offset, fi.Size())
+	if from >= end {
+		return nil
+	}
+	for off := from; off < end; {
+		n := min(end-off, int64(len(zeros)))
+		if _, err := f.File.WriteAt(zeros[:n], off); err != nil {
+			return f.File.Preallocate(offset, length)
+		}
+		off += n
+	}
+	return f.File.Sync()
 }

@@ -3,6 +3,8 @@ package storage
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -309,6 +311,48 @@ func TestOpenUpgradesOlderPebbleFormat(t *testing.T) {
 	for _, k := range []string{"k/old", "k/new"} {
 		if v, ok := get(t, db, []byte(k)); !ok || len(v) != 4096 {
 			t.Fatalf("%s after the flush: %d bytes, %v", k, len(v), ok)
+		}
+	}
+}
+
+// A WAL is reserved ahead with written zeros: the file is longer than its
+// records, and a copy of the data dir taken while the DB is open (what a
+// crash leaves) replays every synced write and stops at the zeros.
+func TestWALZeroTailReplays(t *testing.T) {
+	dir := t.TempDir()
+	db, err := Open(dir, Options{CacheBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for i := 0; i < 300; i++ {
+		if err := db.Set([]byte(fmt.Sprintf("k/%04d", i)), bytes.Repeat([]byte{'v'}, 1000), pebble.Sync); err != nil {
+			t.Fatal(err)
+		}
+	}
+	logs, _ := filepath.Glob(filepath.Join(DBDir(dir), "*.log"))
+	var longest int64
+	for _, l := range logs {
+		if fi, err := os.Stat(l); err == nil && fi.Size() > longest {
+			longest = fi.Size()
+		}
+	}
+	if longest < walPreallocCap {
+		t.Fatalf("longest WAL is %d bytes, want the %d reserved with zeros", longest, walPreallocCap)
+	}
+	crash := t.TempDir()
+	if err := os.CopyFS(crash, os.DirFS(dir)); err != nil {
+		t.Fatal(err)
+	}
+	// The copy holds the LOCK file but no lock: it opens.
+	db2, err := Open(crash, Options{CacheBytes: 1 << 20})
+	if err != nil {
+		t.Fatalf("open the crash copy: %v", err)
+	}
+	defer db2.Close()
+	for i := 0; i < 300; i++ {
+		if v, ok := get(t, db2, []byte(fmt.Sprintf("k/%04d", i))); !ok || len(v) != 1000 {
+			t.Fatalf("k/%04d after the crash copy: %d bytes, %v", i, len(v), ok)
 		}
 	}
 }
