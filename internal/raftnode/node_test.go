@@ -23,6 +23,13 @@ func openMem(t *testing.T, fs vfs.FS) *pebble.DB {
 
 func startSingle(t *testing.T, db *pebble.DB, applied uint64, snapCount uint64) *Node {
 	t.Helper()
+	n, _ := startSingleWith(t, db, applied, func(c *Config) { c.SnapshotCount, c.CatchUpEntries = snapCount, 5 })
+	return n
+}
+
+// startSingleWith starts a one-member node on db; tune adjusts its config.
+func startSingleWith(t *testing.T, db *pebble.DB, applied uint64, tune func(*Config)) (*Node, *raftlog.Log) {
+	t.Helper()
 	l, err := raftlog.Open(db, true)
 	if err != nil {
 		t.Fatal(err)
@@ -31,11 +38,13 @@ func startSingle(t *testing.T, db *pebble.DB, applied uint64, snapCount uint64) 
 	if l.Fresh() {
 		boot = []Peer{{ID: 1, Context: []byte("m1")}}
 	}
-	n, err := Start(Config{ID: 1, Log: l, TickInterval: 10 * time.Millisecond, ElectionTicks: 10, Bootstrap: boot, SnapshotCount: snapCount, CatchUpEntries: 5}, applied)
+	cfg := Config{ID: 1, Log: l, TickInterval: 10 * time.Millisecond, ElectionTicks: 10, Bootstrap: boot}
+	tune(&cfg)
+	n, err := Start(cfg, applied)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return n
+	return n, l
 }
 
 // applyAll drains committed entries, records normal data, reports applied.
@@ -155,23 +164,9 @@ func TestLogBoundedByBytes(t *testing.T) {
 	fs := vfs.NewMem()
 	db := openMem(t, fs)
 	defer db.Close()
-	start := func() (*Node, *raftlog.Log) {
-		l, err := raftlog.Open(db, true)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var boot []Peer
-		if l.Fresh() {
-			boot = []Peer{{ID: 1, Context: []byte("m1")}}
-		}
-		n, err := Start(Config{ID: 1, Log: l, TickInterval: 10 * time.Millisecond, ElectionTicks: 10, Bootstrap: boot,
-			SnapshotCount: 10000, CatchUpEntries: 5000, SnapshotBytes: 64 << 10, CatchUpBytes: 16 << 10}, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return n, l
-	}
-	n, l := start()
+	n, l := startSingleWith(t, db, 0, func(c *Config) {
+		c.SnapshotCount, c.CatchUpEntries, c.SnapshotBytes, c.CatchUpBytes = 10000, 5000, 64<<10, 16<<10
+	})
 	got := make(chan string, 1000)
 	go applyAll(n, got)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
