@@ -50,9 +50,9 @@ func (s *Server) propose(ctx context.Context, r *pb.InternalRaftRequest) (apply.
 		s.wait.cancel(id)
 		s.metrics.ProposalsFailed.Inc()
 		if errors.Is(err, context.DeadlineExceeded) {
-			// The timeout ran out before raft took the proposal (it
-			// entered no log): etcd's Propose blocks the same way and
-			// answers the deadline itself, not "timed out".
+			// The timeout ran out before raft answered the proposal
+			// (with no leader it waits): etcd's Propose waits the same
+			// way and answers the deadline itself, not "timed out".
 			return apply.Result{}, context.DeadlineExceeded
 		}
 		return apply.Result{}, s.mapProposeErr(ctx, err)
