@@ -50,9 +50,10 @@ func (s *Server) propose(ctx context.Context, r *pb.InternalRaftRequest) (apply.
 		s.wait.cancel(id)
 		s.metrics.ProposalsFailed.Inc()
 		if errors.Is(err, context.DeadlineExceeded) {
-			// The timeout ran out before raft answered the proposal
-			// (with no leader it waits): etcd's Propose waits the same
-			// way and answers the deadline itself, not "timed out".
+			// The timeout ran out while the proposal was being handed
+			// to raft (offered again while there is no leader): etcd's
+			// Propose waits there too and answers the deadline itself,
+			// not "timed out".
 			return apply.Result{}, context.DeadlineExceeded
 		}
 		return apply.Result{}, s.mapProposeErr(ctx, err)
