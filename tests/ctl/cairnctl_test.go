@@ -267,7 +267,8 @@ func TestLockAndElect(t *testing.T) {
 	ep := c.Members[0].ClientAddr()
 	env := []string{"ETCDCTL_ENDPOINTS=" + ep}
 	holder := startBG(t, cairnctlPath, []string{"lock", "L"}, env)
-	if out := holder.waitFor("L/", 10*time.Second); !regexp.MustCompile(`^L/[0-9a-f]+\n\n$`).MatchString(out) {
+	locked := regexp.MustCompile(`^L/[0-9a-f]+\n\n$`)
+	if out := holder.waitMatch(locked, 10*time.Second); !locked.MatchString(out) {
 		t.Fatalf("lock L printed %q (%s)", out, holder.stderr())
 	}
 	// A second locker waits for the first.
@@ -279,7 +280,8 @@ func TestLockAndElect(t *testing.T) {
 	if !holder.signal(syscall.SIGINT) {
 		t.Fatal("lock did not exit on SIGINT")
 	}
-	if out := waiter.waitFor("got it", 10*time.Second); !strings.HasPrefix(out, "got it L/") {
+	gotIt := regexp.MustCompile(`^got it L/[0-9a-f]+\n$`)
+	if out := waiter.waitMatch(gotIt, 10*time.Second); !gotIt.MatchString(out) {
 		t.Errorf("second locker printed %q (%s)", out, waiter.stderr())
 	}
 	// A command's exit code is passed on.
@@ -287,22 +289,28 @@ func TestLockAndElect(t *testing.T) {
 		t.Errorf("lock with a failing command: exit %d", r.code)
 	}
 
+	// elect prints the leader's key, then its proposal, in two writes: each
+	// check waits for the whole expected output.
 	leader := startBG(t, cairnctlPath, []string{"elect", "E", "first"}, env)
-	if out := leader.waitFor("E/", 10*time.Second); !regexp.MustCompile(`^E/[0-9a-f]+\nfirst\n$`).MatchString(out) {
+	elected := regexp.MustCompile(`^E/[0-9a-f]+\nfirst\n$`)
+	if out := leader.waitMatch(elected, 10*time.Second); !elected.MatchString(out) {
 		t.Fatalf("elect E first printed %q (%s)", out, leader.stderr())
 	}
 	observer := startBG(t, cairnctlPath, []string{"elect", "-l", "E"}, env)
-	if out := observer.waitFor("first\n", 10*time.Second); !strings.HasSuffix(out, "\nfirst\n") {
+	observed := regexp.MustCompile(`^E/[0-9a-f]+\nfirst\n$`)
+	if out := observer.waitMatch(observed, 10*time.Second); !observed.MatchString(out) {
 		t.Errorf("elect -l printed %q", out)
 	}
 	second := startBG(t, cairnctlPath, []string{"elect", "E", "second"}, env)
 	time.Sleep(500 * time.Millisecond)
 	leader.signal(syscall.SIGINT) // resigns
-	if out := second.waitFor("second\n", 10*time.Second); !strings.HasSuffix(out, "\nsecond\n") {
+	won := regexp.MustCompile(`^E/[0-9a-f]+\nsecond\n$`)
+	if out := second.waitMatch(won, 10*time.Second); !won.MatchString(out) {
 		t.Errorf("second candidate printed %q (%s)", out, second.stderr())
 	}
-	if out := observer.waitFor("first\nE", 10*time.Second); !strings.HasSuffix(observer.waitFor(out+"x", 2*time.Second), "\nsecond\n") {
-		t.Errorf("observer printed %q", observer.stdout())
+	both := regexp.MustCompile(`^E/[0-9a-f]+\nfirst\nE/[0-9a-f]+\nsecond\n$`)
+	if out := observer.waitMatch(both, 10*time.Second); !both.MatchString(out) {
+		t.Errorf("observer printed %q", out)
 	}
 }
 

@@ -262,6 +262,25 @@ func (p *bgProc) waitFor(want string, d time.Duration) string {
 	}
 }
 
+// waitMatch waits up to d for the output to match re (output written in
+// several pieces, such as a key line then a value line, is waited for
+// whole) and returns it; on a timeout or exit, what was printed.
+func (p *bgProc) waitMatch(re *regexp.Regexp, d time.Duration) string {
+	deadline := time.After(d)
+	for {
+		if s := p.stdout(); re.MatchString(s) {
+			return s
+		}
+		select {
+		case <-p.done:
+			return p.stdout()
+		case <-deadline:
+			return p.stdout()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
 // signal sends sig and waits up to 10s for the process to exit.
 func (p *bgProc) signal(sig os.Signal) bool {
 	p.cmd.Process.Signal(sig)
