@@ -21,6 +21,8 @@ func (n *Node) run() {
 	defer close(n.applyc)
 	ticker := time.NewTicker(n.cfg.TickInterval)
 	defer ticker.Stop()
+	// A sole voter need not wait for the first tick to lead.
+	n.maybeCampaignAlone()
 	for {
 		// Wait for something to do; when raft already has a Ready, only look
 		// at what is waiting (readyc is then a closed channel).
