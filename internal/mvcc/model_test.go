@@ -400,7 +400,7 @@ func (m *model) eventsFrom(start int64, key, end string, limit int) ([]mvccpb.Ev
 // --- random requests ---
 
 var (
-	modelKeys   = []string{"\x00", "a", "a\x00", "a\x00b", "ab", "b", "b\xff", "c", "\xff"}
+	modelKeys = []string{"\x00", "a", "a\x00", "a\x00b", "ab", "b", "b\xff", "c", "\xff"}
 	// The last two are held in "c" by reference (refMinValue and more).
 	modelValues = []string{"", "v1", "v2", "x\x00y", strings.Repeat("L", refMinValue), strings.Repeat("M\x00", 2500)}
 )

@@ -189,13 +189,9 @@ func NewStore(db *pebble.DB, cfg Config) (*Store, error) {
 		return nil, err
 	}
 	switch format {
-	case 0:
-		if err := db.Set(metaFormat, encodeInt64(formatVersion), pebble.Sync); err != nil {
-			return nil, fmt.Errorf("mvcc: write format version: %w", err)
-		}
-	case 1:
-		// Format 1 stores every current value inline; format 2 may also
-		// hold references (value.go), and reads both.
+	case 0, 1:
+		// A new store, or format 1, which held every current value inline:
+		// format 2 may also hold references (value.go) and reads both.
 		if err := db.Set(metaFormat, encodeInt64(formatVersion), pebble.Sync); err != nil {
 			return nil, fmt.Errorf("mvcc: write format version: %w", err)
 		}

@@ -28,17 +28,13 @@ const (
 // are inline: a read at the current revision then costs no second lookup.
 const refMinValue = 1024
 
-// appendCurrent appends the "c" value of kv: its version, or a reference to
-// its "k" entry when the value is large.
-func appendCurrent(dst []byte, kv *mvccpb.KeyValue) []byte {
+// currentEncoding returns the "c" value of kv, whose version encodes as
+// enc: enc itself, or a reference to its "k" entry when the value is large.
+func currentEncoding(enc []byte, kv *mvccpb.KeyValue) []byte {
 	if len(kv.Value) < refMinValue {
-		return appendVersion(dst, kv)
+		return enc
 	}
-	dst = append(dst, kindPutRef)
-	dst = binary.AppendUvarint(dst, uint64(kv.ModRevision))
-	dst = binary.AppendUvarint(dst, uint64(kv.CreateRevision))
-	dst = binary.AppendUvarint(dst, uint64(kv.Version))
-	return binary.AppendVarint(dst, kv.Lease)
+	return appendVersionHeader(nil, kindPutRef, kv)
 }
 
 // refModRevision returns the revision of the "k" entry a reference names,
@@ -57,12 +53,17 @@ func refModRevision(val []byte) (mod int64, ok bool, err error) {
 var tombstoneValue = []byte{kindTombstone}
 
 func appendVersion(dst []byte, kv *mvccpb.KeyValue) []byte {
-	dst = append(dst, kindPut)
+	return append(appendVersionHeader(dst, kindPut, kv), kv.Value...)
+}
+
+// appendVersionHeader appends kind and kv's revisions, version and lease:
+// a put without its value, or a whole reference.
+func appendVersionHeader(dst []byte, kind byte, kv *mvccpb.KeyValue) []byte {
+	dst = append(dst, kind)
 	dst = binary.AppendUvarint(dst, uint64(kv.ModRevision))
 	dst = binary.AppendUvarint(dst, uint64(kv.CreateRevision))
 	dst = binary.AppendUvarint(dst, uint64(kv.Version))
-	dst = binary.AppendVarint(dst, kv.Lease)
-	return append(dst, kv.Value...)
+	return binary.AppendVarint(dst, kv.Lease)
 }
 
 // decodeVersion decodes a version value. It reports tombstone=true for a

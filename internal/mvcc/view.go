@@ -60,11 +60,12 @@ func get(r reader, k []byte) ([]byte, error) {
 
 // getCurrent returns the live KeyValue of key at the view's revision.
 func (v *view) getCurrent(key []byte) (*mvccpb.KeyValue, error) {
-	val, err := get(v.r, currentKey(key))
+	ck := currentKey(key)
+	val, err := get(v.r, ck)
 	if err != nil || val == nil {
 		return nil, err
 	}
-	if val, err = v.currentValue(currentKey(key)[1:], val); err != nil {
+	if val, err = v.currentValue(ck[1:], val); err != nil {
 		return nil, err
 	}
 	kv := new(mvccpb.KeyValue)

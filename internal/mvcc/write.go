@@ -106,7 +106,7 @@ func (w *WriteTxn) put(req *pb.PutRequest) (*pb.PutResponse, error) {
 		kv.Version = prev.Version + 1
 	}
 	enc := appendVersion(nil, kv)
-	if err := w.b.Set(currentKey(kv.Key), appendCurrent(nil, kv), nil); err != nil {
+	if err := w.b.Set(currentKey(kv.Key), currentEncoding(enc, kv), nil); err != nil {
 		return nil, fmt.Errorf("mvcc: batch set: %w", err)
 	}
 	if err := w.b.Set(versionKey(kv.Key, rev), enc, nil); err != nil {

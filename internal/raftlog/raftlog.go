@@ -18,6 +18,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/cockroachdb/pebble/v2"
 	"go.etcd.io/raft/v3"
@@ -46,7 +47,14 @@ type Log struct {
 	hs     raftpb.HardState
 	snap   raftpb.Snapshot
 	onSync func(seconds float64)
+	// bytes counts the entries after the snapshot (EntrySize each). It is
+	// approximate: a suffix replaced by a new leader's entries is not
+	// taken off.
+	bytes uint64
 }
+
+// EntrySize is what an entry counts toward the log's size.
+func EntrySize(e *raftpb.Entry) uint64 { return uint64(len(e.Data)) + 48 }
 
 // Open loads the raft state from db. noSync disables fsync (tests only).
 func Open(db *pebble.DB, noSync bool) (*Log, error) {
@@ -96,6 +104,7 @@ func Open(db *pebble.DB, noSync bool) (*Log, error) {
 			return nil, fmt.Errorf("raftlog: load entries: %w", err)
 		}
 	}
+	l.bytes = sumSizes(ents)
 	if foundHS {
 		if err := l.mem.SetHardState(l.hs); err != nil {
 			return nil, err
@@ -142,14 +151,12 @@ func (l *Log) Save(hs raftpb.HardState, ents []raftpb.Entry, snap raftpb.Snapsho
 	// Room for the entries up front when they are large (pebble's pooled
 	// batches serve small writes; a large one would otherwise be copied as
 	// it doubles).
-	size := 0
-	for i := range ents {
-		size += len(ents[i].Data) + 48
+	size := sumSizes(ents)
+	reserve := 0
+	if size >= 1<<20 {
+		reserve = int(size)
 	}
-	if size < 1<<20 {
-		size = 0
-	}
-	b := l.db.NewBatchWithSize(size)
+	b := l.db.NewBatchWithSize(reserve)
 	defer b.Close()
 	if !raft.IsEmptySnap(snap) {
 		meta := raftpb.Snapshot{Metadata: snap.Metadata}
@@ -217,11 +224,13 @@ func (l *Log) Save(hs raftpb.HardState, ents []raftpb.Entry, snap raftpb.Snapsho
 			return false, err
 		}
 		l.snap = raftpb.Snapshot{Metadata: snap.Metadata}
+		l.bytes = 0
 	}
 	if len(ents) > 0 {
 		if err := l.mem.Append(ents); err != nil {
 			return false, err
 		}
+		l.bytes += size
 	}
 	if !raft.IsEmptyHardState(hs) {
 		l.hs = hs
@@ -272,7 +281,56 @@ func (l *Log) Compact(index uint64, cs raftpb.ConfState, keepFrom uint64) error 
 			}
 		}
 	}
+	last, _ := l.mem.LastIndex()
+	l.bytes = l.BytesBetween(index+1, last+1)
 	return nil
+}
+
+// Bytes is the size of the entries after the last snapshot (approximate,
+// see Log.bytes).
+func (l *Log) Bytes() uint64 { return l.bytes }
+
+// BytesBetween is the size of the entries in [lo, hi) that the log holds.
+func (l *Log) BytesBetween(lo, hi uint64) uint64 {
+	ents := l.held(lo, hi)
+	return sumSizes(ents)
+}
+
+// KeepFrom returns the first entry to keep when the log is truncated with
+// from..upTo kept for slow followers: from, or later so that the entries
+// kept up to upTo hold at most max bytes.
+func (l *Log) KeepFrom(from, upTo, max uint64) uint64 {
+	ents := l.held(from, upTo+1)
+	var sum uint64
+	for i := len(ents) - 1; i >= 0; i-- {
+		if sum += EntrySize(&ents[i]); sum > max {
+			return ents[i].Index + 1
+		}
+	}
+	return from
+}
+
+// held returns the entries in [lo, hi) that the log still holds.
+func (l *Log) held(lo, hi uint64) []raftpb.Entry {
+	if first, err := l.mem.FirstIndex(); err == nil && lo < first {
+		lo = first
+	}
+	if lo >= hi {
+		return nil
+	}
+	ents, err := l.mem.Entries(lo, hi, math.MaxUint64)
+	if err != nil {
+		return nil
+	}
+	return ents
+}
+
+func sumSizes(ents []raftpb.Entry) uint64 {
+	var n uint64
+	for i := range ents {
+		n += EntrySize(&ents[i])
+	}
+	return n
 }
 
 func setProto(b *pebble.Batch, key []byte, m interface{ Marshal() ([]byte, error) }) error {

@@ -2,7 +2,6 @@ package raftnode
 
 import (
 	"fmt"
-	"math"
 	"time"
 
 	"go.etcd.io/raft/v3"
@@ -120,12 +119,6 @@ func (n *Node) handleReady() error {
 	synced, err := n.log.Save(rd.HardState, rd.Entries, rd.Snapshot)
 	if err != nil {
 		return err
-	}
-	if !raft.IsEmptySnap(rd.Snapshot) {
-		n.logBytes = 0
-	}
-	for i := range rd.Entries {
-		n.logBytes += entrySize(&rd.Entries[i])
 	}
 	if n.cfg.OnSave != nil && synced {
 		n.cfg.OnSave(time.Since(start), synced)
@@ -268,7 +261,7 @@ func (n *Node) maybeCompact(applied uint64) {
 		// Few entries, but maybe many bytes: truncate once the applied
 		// ones alone hold half the bound (not while apply lags behind a
 		// log that is full of entries it has yet to reach).
-		if n.logBytes < n.cfg.SnapshotBytes || n.entryBytesBetween(n.snapIndex+1, applied+1) < n.cfg.SnapshotBytes/2 {
+		if n.log.Bytes() < n.cfg.SnapshotBytes || n.log.BytesBetween(n.snapIndex+1, applied+1) < n.cfg.SnapshotBytes/2 {
 			return
 		}
 	}
@@ -284,75 +277,15 @@ func (n *Node) maybeCompact(applied uint64) {
 	if applied > n.cfg.CatchUpEntries {
 		keepFrom = applied - n.cfg.CatchUpEntries + 1
 	}
-	keepFrom = n.catchUpFrom(keepFrom, applied)
+	keepFrom = n.log.KeepFrom(keepFrom, applied, n.cfg.CatchUpBytes)
 	if err := n.log.Compact(applied, cs, keepFrom); err != nil {
 		n.lg.Warn("raft log truncation failed", zap.Uint64("index", applied), zap.Error(err))
 		return
 	}
 	n.snapIndex = applied
-	n.logBytes = n.entryBytes(applied + 1)
 	n.confStates = n.confStates[keep:]
 	n.confStates[0].index = applied
 	n.lg.Debug("raft log truncated", zap.Uint64("snapshot-index", applied), zap.Uint64("kept-from", keepFrom))
-}
-
-// entrySize is what an entry counts toward the byte bounds of the log.
-func entrySize(e *raftpb.Entry) uint64 { return uint64(len(e.Data)) + 24 }
-
-// entryBytes returns the bytes of the entries in the log from index lo on.
-func (n *Node) entryBytes(lo uint64) uint64 {
-	last, err := n.log.Storage().LastIndex()
-	if err != nil || last < lo {
-		return 0
-	}
-	return n.entryBytesBetween(lo, last+1)
-}
-
-// entryBytesBetween returns the bytes of the entries in [lo, hi) that the
-// log still holds.
-func (n *Node) entryBytesBetween(lo, hi uint64) uint64 {
-	ms := n.log.Storage()
-	if first, err := ms.FirstIndex(); err == nil && lo < first {
-		lo = first
-	}
-	if lo >= hi {
-		return 0
-	}
-	ents, err := ms.Entries(lo, hi, math.MaxUint64)
-	if err != nil {
-		return 0
-	}
-	var sum uint64
-	for i := range ents {
-		sum += entrySize(&ents[i])
-	}
-	return sum
-}
-
-// catchUpFrom returns the first entry to keep for slow followers when the
-// log is truncated at applied: from, or later so that the entries kept up
-// to applied hold at most CatchUpBytes.
-func (n *Node) catchUpFrom(from, applied uint64) uint64 {
-	ms := n.log.Storage()
-	lo := from
-	if first, err := ms.FirstIndex(); err == nil && lo < first {
-		lo = first
-	}
-	if lo > applied {
-		return from
-	}
-	ents, err := ms.Entries(lo, applied+1, math.MaxUint64)
-	if err != nil {
-		return from
-	}
-	var sum uint64
-	for i := len(ents) - 1; i >= 0; i-- {
-		sum += entrySize(&ents[i])
-		if sum > n.cfg.CatchUpBytes {
-			return ents[i].Index + 1
-		}
-	}
-	return from
 }
 
 // maybeCampaignAlone starts an election at once when this member is the only

@@ -172,7 +172,6 @@ type Node struct {
 	queued      []readWaiter
 	confStates  []indexedConfState
 	snapIndex   uint64
-	logBytes    uint64 // bytes of the entries after snapIndex (approximate)
 	ticks       int
 }
 
@@ -268,7 +267,6 @@ func Start(cfg Config, applied uint64) (*Node, error) {
 		readSeq: uint64(time.Now().UnixNano()),
 	}
 	n.applied.Store(applied)
-	n.logBytes = n.entryBytes(snap.Index + 1)
 	n.confStates = []indexedConfState{{index: snap.Index, cs: snap.ConfState}}
 	n.updateStatus()
 	go n.run()

@@ -196,9 +196,10 @@ func (l quietLogger) Fatalf(format string, args ...interface{}) {
 // random read that finds its file closed pays an open and a read of the
 // file's index first.
 func maxOpenFiles() int {
+	const reserve, atLeast = 2048, 1000
 	var rl syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil || rl.Cur < 3048 {
-		return 1000
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil || rl.Cur < reserve+atLeast {
+		return atLeast
 	}
-	return int(min(rl.Cur-2048, 1<<20))
+	return int(min(rl.Cur-reserve, 1<<20))
 }

@@ -247,28 +247,22 @@ func (p *bgProc) stderr() string {
 // waitFor waits until stdout is at least as long as want (or the process
 // ends, or d passes) and returns it.
 func (p *bgProc) waitFor(want string, d time.Duration) string {
-	deadline := time.After(d)
-	for {
-		if s := p.stdout(); len(s) >= len(want) {
-			return s
-		}
-		select {
-		case <-p.done:
-			return p.stdout()
-		case <-deadline:
-			return p.stdout()
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
+	return p.waitUntil(func(s string) bool { return len(s) >= len(want) }, d)
 }
 
 // waitMatch waits up to d for the output to match re (output written in
 // several pieces, such as a key line then a value line, is waited for
 // whole) and returns it; on a timeout or exit, what was printed.
 func (p *bgProc) waitMatch(re *regexp.Regexp, d time.Duration) string {
+	return p.waitUntil(re.MatchString, d)
+}
+
+// waitUntil polls stdout until done(stdout), the process ends or d passes,
+// and returns stdout.
+func (p *bgProc) waitUntil(done func(string) bool, d time.Duration) string {
 	deadline := time.After(d)
 	for {
-		if s := p.stdout(); re.MatchString(s) {
+		if s := p.stdout(); done(s) {
 			return s
 		}
 		select {
