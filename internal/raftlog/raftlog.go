@@ -1,11 +1,16 @@
-// Package raftlog keeps the raft log, the HardState and the snapshot
-// metadata in the member's Pebble database and serves them to raft.
+// Package raftlog keeps a member's raft log, HardState and snapshot metadata
+// in segment files of its own (see segment.go) and serves them to raft.
 //
-// Keys (prefix "r", owned here):
+// The log is written and fsynced by the raft goroutine itself: an fsync
+// carries the new entries and HardState alone, not the state they produced.
+// The state lives in the Pebble database, written without fsync by the
+// apply goroutine: after a crash the entries the database lost are applied
+// again from the log. Before the log drops entries (Compact), the database
+// is synced, so the state they produced is durable first.
 //
-//	"r/hs"            raftpb.HardState
-//	"r/snap"          raftpb.Snapshot metadata (index, term, ConfState); no data
-//	"r/e/" + index    raftpb.Entry, index as 8 bytes big-endian
+// The database also holds, under "\x00raftlog", the seq of the newest
+// segment, so that a data dir whose newest segments (or whole log) went
+// missing is refused instead of starting on an older log.
 //
 // The log since the last snapshot is also mirrored in a raft.MemoryStorage,
 // which is what raft reads. It holds at most snapshot-count plus the catch-up
@@ -19,34 +24,50 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
+
+	"github.com/cairndb/cairn/internal/storage"
 )
 
-var (
-	keyHardState = []byte("r/hs")
-	keySnapshot  = []byte("r/snap")
-	entryPrefix  = []byte("r/e/")
-)
+// keyNewest holds the seq of the newest segment (8 bytes big-endian).
+var keyNewest = []byte("\x00raftlog")
 
-func entryKey(i uint64) []byte {
-	k := make([]byte, len(entryPrefix)+8)
-	copy(k, entryPrefix)
-	binary.BigEndian.PutUint64(k[len(entryPrefix):], i)
-	return k
+// Options locate and tune a Log.
+type Options struct {
+	// Dir holds the segment files (storage.RaftDir of the data dir).
+	Dir string
+	// FS is the file system of Dir; nil means the OS's.
+	FS vfs.FS
+	// DB is the member's database: synced before entries are dropped, and
+	// the keeper of the newest segment's seq and of a log to upgrade.
+	DB *pebble.DB
+	// NoSync disables fsync (unsafe-no-fsync; tests only).
+	NoSync bool
+	// Fatal, when set, is told when the log cannot be written (a full or
+	// failed disk) before the error is returned; the server exits there,
+	// as etcd does on a failed WAL write.
+	Fatal func(msg string)
 }
 
 // Log is the durable raft log of one member.
 type Log struct {
-	db     *pebble.DB
+	o      Options
+	fs     vfs.FS
 	mem    *raft.MemoryStorage
-	wo     *pebble.WriteOptions
 	fresh  bool
 	hs     raftpb.HardState
 	snap   raftpb.Snapshot
-	onSync func(seconds float64)
+	segs   []segmentName // every segment on disk, oldest first; the last is active
+	active *segmentFile
+	buf    []byte
+	// beforeSync, when set (tests), runs between a Save's write and its
+	// fsync: where a crash leaves a write partly on disk.
+	beforeSync func()
 	// bytes counts the entries after the snapshot (EntrySize each). It is
 	// approximate: a suffix replaced by a new leader's entries is not
 	// taken off.
@@ -56,77 +77,319 @@ type Log struct {
 // EntrySize is what an entry counts toward the log's size.
 func EntrySize(e *raftpb.Entry) uint64 { return uint64(len(e.Data)) + 48 }
 
-// Open loads the raft state from db. noSync disables fsync (tests only).
-func Open(db *pebble.DB, noSync bool) (*Log, error) {
-	l := &Log{db: db, mem: raft.NewMemoryStorage(), wo: pebble.Sync}
-	if noSync {
-		l.wo = pebble.NoSync
+// Open loads the raft log, creating an empty one for a new member and
+// moving a log kept in the database by an older version into segments.
+func Open(o Options) (*Log, error) {
+	l := &Log{o: o, fs: o.FS, mem: raft.NewMemoryStorage()}
+	if l.fs == nil {
+		l.fs = vfs.Default
 	}
-	foundHS, err := l.get(keyHardState, &l.hs)
-	if err != nil {
-		return nil, err
-	}
-	foundSnap, err := l.get(keySnapshot, &l.snap)
-	if err != nil {
-		return nil, err
-	}
-	if foundSnap {
-		if err := l.mem.ApplySnapshot(l.snap); err != nil {
-			return nil, fmt.Errorf("raftlog: load snapshot %d: %w", l.snap.Metadata.Index, err)
+	var newest uint64
+	v, closer, err := o.DB.Get(keyNewest)
+	switch {
+	case errors.Is(err, pebble.ErrNotFound):
+	case err != nil:
+		return nil, fmt.Errorf("raftlog: read the newest segment's number: %w", err)
+	default:
+		if len(v) == 8 {
+			newest = binary.BigEndian.Uint64(v)
 		}
+		closer.Close()
 	}
-	it, err := db.NewIter(&pebble.IterOptions{
-		LowerBound: entryKey(l.snap.Metadata.Index + 1),
-		UpperBound: entryKey(1<<64 - 1),
-	})
+	if _, err := l.fs.Stat(o.Dir); oserrorNotExist(err) {
+		if newest > 0 {
+			return nil, fmt.Errorf("%w: its directory %s is missing (the data dir is damaged; restore it from a backup or remove the member and add it again)", ErrDamaged, o.Dir)
+		}
+		if err := l.create(); err != nil {
+			return nil, err
+		}
+	} else if err != nil {
+		return nil, fmt.Errorf("raftlog: %w", err)
+	}
+	segs, err := listSegments(l.fs, o.Dir)
 	if err != nil {
 		return nil, err
 	}
-	defer it.Close()
+	if len(segs) == 0 || segs[len(segs)-1].seq < newest {
+		return nil, fmt.Errorf("%w: segment %016x is missing from %s (the data dir is damaged; restore it from a backup or remove the member and add it again)", ErrDamaged, newest, o.Dir)
+	}
+	l.segs = segs
+	sealed, end, err := l.replay()
+	if err != nil {
+		return nil, err
+	}
+	if err := l.openActive(sealed, end); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+func oserrorNotExist(err error) bool { return err != nil && errors.Is(err, os.ErrNotExist) }
+
+// create makes the log's directory with its first segment, which holds the
+// log an older version kept in the database, if any. The segment is
+// written whole under a temporary name first, so a crash leaves either no
+// log (and the database's keys) or all of it.
+func (l *Log) create() error {
+	old, err := loadLegacy(l.o.DB)
+	if err != nil {
+		return err
+	}
+	if err := l.fs.MkdirAll(l.o.Dir, 0o700); err != nil {
+		return fmt.Errorf("raftlog: create %s: %w", l.o.Dir, err)
+	}
+	name := segmentName{seq: 1, first: old.snap.Index + 1}
+	var buf []byte
+	if !raft.IsEmptyHardState(old.hs) {
+		buf = appendRecord(buf, name.seq, recHardState, mustMarshal(&old.hs))
+	}
+	if old.snap.Index > 0 {
+		buf = appendRecord(buf, name.seq, recSnapshot, mustMarshal(&raftpb.Snapshot{Metadata: old.snap}))
+	}
+	for i := range old.ents {
+		buf = appendRecord(buf, name.seq, recEntry, mustMarshal(&old.ents[i]))
+	}
+	path := l.fs.PathJoin(l.o.Dir, name.String())
+	f, err := l.fs.Create(path+tmpSuffix, vfs.WriteCategoryUnspecified)
+	if err != nil {
+		return fmt.Errorf("raftlog: %w", err)
+	}
+	_, err = f.Write(buf)
+	if err == nil && !l.o.NoSync {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = l.fs.Rename(path+tmpSuffix, path)
+	}
+	if err == nil {
+		err = l.syncDir(l.o.Dir)
+	}
+	if err == nil {
+		err = l.syncDir(l.fs.PathDir(l.o.Dir))
+	}
+	if err != nil {
+		return fmt.Errorf("raftlog: create the first segment in %s: %w", l.o.Dir, err)
+	}
+	return nil
+}
+
+func (l *Log) syncDir(dir string) error {
+	if l.o.NoSync {
+		return nil
+	}
+	d, err := l.fs.OpenDir(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// replay reads every segment into the in-memory log. It reports whether
+// the newest segment is sealed and where its records end.
+func (l *Log) replay() (sealed bool, end int64, err error) {
 	var ents []raftpb.Entry
-	next := l.snap.Metadata.Index + 1
-	for it.First(); it.Valid(); it.Next() {
-		var e raftpb.Entry
-		if err := e.Unmarshal(it.Value()); err != nil {
-			return nil, fmt.Errorf("raftlog: entry at key %x is damaged: %w", it.Key(), err)
+	var snap raftpb.SnapshotMetadata
+	foundHS := false
+	for i, s := range l.segs {
+		path := l.fs.PathJoin(l.o.Dir, s.String())
+		recs, recEnd, recSealed, err := readSegment(l.fs, path, s.seq)
+		if err != nil {
+			return false, 0, err
 		}
-		if e.Index != next {
-			return nil, fmt.Errorf("raftlog: log has a gap: want entry %d, found %d (the data dir is damaged)", next, e.Index)
+		if i < len(l.segs)-1 && !recSealed {
+			return false, 0, fmt.Errorf("%w: %s ends at offset %d without its seal, and later segments follow", ErrDamaged, path, recEnd)
 		}
-		next++
-		ents = append(ents, e)
+		sealed, end = recSealed, recEnd
+		for _, r := range recs {
+			switch r.typ {
+			case recHardState:
+				if err := l.hs.Unmarshal(r.payload); err != nil {
+					return false, 0, fmt.Errorf("%w: %s: HardState at offset %d: %v", ErrDamaged, path, r.off, err)
+				}
+				foundHS = true
+			case recSnapshot, recSnapReset:
+				var m raftpb.Snapshot
+				if err := m.Unmarshal(r.payload); err != nil {
+					return false, 0, fmt.Errorf("%w: %s: snapshot metadata at offset %d: %v", ErrDamaged, path, r.off, err)
+				}
+				snap = m.Metadata
+				if r.typ == recSnapReset {
+					ents = nil
+				} else {
+					ents = dropThrough(ents, snap.Index)
+				}
+			case recEntry:
+				var e raftpb.Entry
+				if err := e.Unmarshal(r.payload); err != nil {
+					return false, 0, fmt.Errorf("%w: %s: entry at offset %d: %v", ErrDamaged, path, r.off, err)
+				}
+				if n := len(ents); n > 0 {
+					first, last := ents[0].Index, ents[n-1].Index
+					switch {
+					case e.Index < first:
+						ents = ents[:0]
+					case e.Index <= last:
+						ents = ents[:e.Index-first]
+					case e.Index > last+1:
+						return false, 0, fmt.Errorf("%w: %s: entry %d follows entry %d (offset %d)", ErrDamaged, path, e.Index, last, r.off)
+					}
+				}
+				if len(ents) == 0 && e.Index <= snap.Index {
+					continue
+				}
+				ents = append(ents, e)
+			}
+		}
 	}
-	if err := it.Error(); err != nil {
-		return nil, err
+	ents = dropThrough(ents, snap.Index)
+	if len(ents) > 0 && ents[0].Index != snap.Index+1 {
+		return false, 0, fmt.Errorf("%w: it has a gap: want entry %d after the snapshot, found %d (in %s)", ErrDamaged, snap.Index+1, ents[0].Index, l.o.Dir)
+	}
+	l.snap = raftpb.Snapshot{Metadata: snap}
+	if snap.Index > 0 {
+		if err := l.mem.ApplySnapshot(l.snap); err != nil {
+			return false, 0, fmt.Errorf("raftlog: load snapshot %d: %w", snap.Index, err)
+		}
 	}
 	if len(ents) > 0 {
 		if err := l.mem.Append(ents); err != nil {
-			return nil, fmt.Errorf("raftlog: load entries: %w", err)
+			return false, 0, fmt.Errorf("raftlog: load entries: %w", err)
 		}
 	}
 	l.bytes = sumSizes(ents)
 	if foundHS {
 		if err := l.mem.SetHardState(l.hs); err != nil {
-			return nil, err
+			return false, 0, err
 		}
 	}
-	l.fresh = !foundHS && !foundSnap && len(ents) == 0
-	return l, nil
+	l.fresh = !foundHS && snap.Index == 0 && len(ents) == 0
+	return sealed, end, nil
 }
 
-func (l *Log) get(key []byte, m interface{ Unmarshal([]byte) error }) (bool, error) {
-	v, closer, err := l.db.Get(key)
-	if errors.Is(err, pebble.ErrNotFound) {
-		return false, nil
+// dropThrough removes the entries at or below index.
+func dropThrough(ents []raftpb.Entry, index uint64) []raftpb.Entry {
+	if len(ents) == 0 || ents[0].Index > index {
+		return ents
+	}
+	if ents[len(ents)-1].Index <= index {
+		return ents[:0]
+	}
+	return ents[index+1-ents[0].Index:]
+}
+
+// openActive makes the newest segment writable from the end of its
+// records: what lies after them (a write a crash cut short, never synced
+// and never acknowledged) is overwritten with zeros first, so it can never
+// read as records once new ones are written before it. A sealed newest
+// segment (a crash while starting the next one) gets a successor.
+func (l *Log) openActive(sealed bool, end int64) error {
+	name := l.segs[len(l.segs)-1]
+	if sealed {
+		return l.startSegment(name.seq + 1)
+	}
+	path := l.fs.PathJoin(l.o.Dir, name.String())
+	f, err := l.fs.OpenReadWrite(path, vfs.WriteCategoryUnspecified)
+	if err != nil {
+		return fmt.Errorf("raftlog: %w", err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("raftlog: %w", err)
+	}
+	s := &segmentFile{name: name, f: f, off: end, reserved: end}
+	if size := st.Size(); size > end {
+		if err := s.reserve(size); err != nil {
+			f.Close()
+			return fmt.Errorf("raftlog: clear the tail of %s: %w", path, err)
+		}
+	}
+	l.active = s
+	return l.recordNewest()
+}
+
+// startSegment starts segment seq (the previous one is sealed) with the
+// current HardState and snapshot metadata.
+func (l *Log) startSegment(seq uint64) error {
+	last, _ := l.mem.LastIndex()
+	name := segmentName{seq: seq, first: last + 1}
+	path := l.fs.PathJoin(l.o.Dir, name.String())
+	f, err := l.fs.Create(path, vfs.WriteCategoryUnspecified)
+	if err != nil {
+		return l.fail("start a segment", err)
+	}
+	s := &segmentFile{name: name, f: f}
+	var buf []byte
+	if !raft.IsEmptyHardState(l.hs) {
+		buf = appendRecord(buf, seq, recHardState, mustMarshal(&l.hs))
+	}
+	if l.snap.Metadata.Index > 0 {
+		buf = appendRecord(buf, seq, recSnapshot, mustMarshal(&l.snap))
+	}
+	err = s.write(buf)
+	if err == nil && !l.o.NoSync {
+		err = f.Sync()
+	}
+	if err == nil {
+		err = l.syncDir(l.o.Dir)
 	}
 	if err != nil {
-		return false, fmt.Errorf("raftlog: read %s: %w", key, err)
+		f.Close()
+		return l.fail("start a segment", err)
 	}
-	defer closer.Close()
-	if err := m.Unmarshal(v); err != nil {
-		return false, fmt.Errorf("raftlog: %s is damaged: %w", key, err)
+	l.active = s
+	l.segs = append(l.segs, name)
+	return l.recordNewest()
+}
+
+// recordNewest saves the newest segment's seq in the database, deletes a
+// log an older version kept there, and stamps the data dir's format.
+func (l *Log) recordNewest() error {
+	b := l.o.DB.NewBatch()
+	defer b.Close()
+	var v [8]byte
+	binary.BigEndian.PutUint64(v[:], l.active.name.seq)
+	if err := b.Set(keyNewest, v[:], nil); err != nil {
+		return err
 	}
-	return true, nil
+	if err := b.DeleteRange(legacyStart, legacyEnd, nil); err != nil {
+		return err
+	}
+	if err := storage.StampFormat(b); err != nil {
+		return err
+	}
+	if err := b.Commit(storage.WriteSync(l.o.NoSync)); err != nil {
+		return l.fail("record the newest segment", err)
+	}
+	return nil
+}
+
+// fail reports a write failure: to Fatal, then as an error.
+func (l *Log) fail(what string, err error) error {
+	err = fmt.Errorf("raftlog: %s: %w", what, err)
+	if l.o.Fatal != nil {
+		l.o.Fatal(err.Error())
+	}
+	return err
+}
+
+// Close closes the segment being written. Records written since the last
+// sync are left to the OS: only commit-index updates are written unsynced,
+// and raft learns those again.
+func (l *Log) Close() error {
+	if l.active == nil {
+		return nil
+	}
+	err := l.active.f.Close()
+	l.active = nil
+	return err
 }
 
 // Fresh reports whether the log was empty when opened (a member that has
@@ -148,76 +411,58 @@ func (l *Log) SnapshotMeta() raftpb.SnapshotMetadata { return l.snap.Metadata }
 // indices, as raft requires when a follower's log is overwritten.
 // It reports whether the write was synced.
 func (l *Log) Save(hs raftpb.HardState, ents []raftpb.Entry, snap raftpb.Snapshot) (bool, error) {
-	// Room for the entries up front when they are large (pebble's pooled
-	// batches serve small writes; a large one would otherwise be copied as
-	// it doubles).
+	seq := l.active.name.seq
+	buf := l.buf[:0]
 	size := sumSizes(ents)
-	reserve := 0
-	if size >= 1<<20 {
-		reserve = int(size)
+	if need := int(size) + len(ents)*(recHeader+16) + 256; cap(buf) < need {
+		buf = make([]byte, 0, need)
 	}
-	b := l.db.NewBatchWithSize(reserve)
-	defer b.Close()
 	if !raft.IsEmptySnap(snap) {
-		meta := raftpb.Snapshot{Metadata: snap.Metadata}
-		if err := setProto(b, keySnapshot, &meta); err != nil {
-			return false, err
-		}
 		// Raft drops its whole log when it takes a snapshot: entries at or
 		// below it are covered by it, and a stored tail above it belongs to
-		// the log that was replaced (it may carry older terms). The entries
-		// of this Ready, written below, come after the delete and win.
-		if err := b.DeleteRange(entryKey(0), entryKey(1<<64-1), nil); err != nil {
-			return false, err
-		}
-		if err := b.Delete(entryKey(1<<64-1), nil); err != nil {
-			return false, err
-		}
+		// the log that was replaced (it may carry older terms).
+		buf = appendRecord(buf, seq, recSnapReset, mustMarshal(&raftpb.Snapshot{Metadata: snap.Metadata}))
 	}
 	if len(ents) > 0 {
-		first, last := ents[0].Index, ents[len(ents)-1].Index
-		// Drop a conflicting suffix the new entries replace.
-		if prevLast, _ := l.mem.LastIndex(); prevLast > last {
-			if err := b.DeleteRange(entryKey(last+1), entryKey(prevLast+1), nil); err != nil {
-				return false, err
-			}
-		}
-		buf := make([]byte, 0, 256)
+		first := ents[0].Index
 		for i := range ents {
 			e := &ents[i]
 			if e.Index != first+uint64(i) {
 				panic(fmt.Sprintf("raftlog: non-contiguous entries %d then %d", first+uint64(i)-1, e.Index))
 			}
-			n := e.Size()
-			if cap(buf) < n {
-				buf = make([]byte, n)
-			}
-			buf = buf[:n]
-			if _, err := e.MarshalTo(buf); err != nil {
-				return false, err
-			}
-			if err := b.Set(entryKey(e.Index), buf, nil); err != nil {
+			var err error
+			buf, err = appendRecordFunc(buf, seq, recEntry, e.Size(), func(p []byte) error {
+				_, err := e.MarshalTo(p)
+				return err
+			})
+			if err != nil {
 				return false, err
 			}
 		}
 	}
 	if !raft.IsEmptyHardState(hs) {
-		if err := setProto(b, keyHardState, &hs); err != nil {
-			return false, err
-		}
+		buf = appendRecord(buf, seq, recHardState, mustMarshal(&hs))
 	}
-	if b.Empty() {
+	if cap(buf) <= 1<<20 {
+		l.buf = buf
+	}
+	if len(buf) == 0 {
 		return false, nil
 	}
 	// Only new entries, a new term or a new vote must reach the disk before
 	// raft goes on; a HardState that only moves the commit index may be
 	// lost in a crash (raft learns it again), so it shares the next fsync.
-	wo := l.wo
-	if raft.IsEmptySnap(snap) && !raft.MustSync(hs, l.hs, len(ents)) {
-		wo = pebble.NoSync
+	sync := !l.o.NoSync && (!raft.IsEmptySnap(snap) || raft.MustSync(hs, l.hs, len(ents)))
+	if err := l.active.write(buf); err != nil {
+		return false, l.fail("write", err)
 	}
-	if err := b.Commit(wo); err != nil {
-		return false, fmt.Errorf("raftlog: persist: %w", err)
+	if l.beforeSync != nil {
+		l.beforeSync()
+	}
+	if sync {
+		if err := l.active.f.SyncData(); err != nil {
+			return false, l.fail("sync", err)
+		}
 	}
 	if !raft.IsEmptySnap(snap) {
 		if err := l.mem.ApplySnapshot(snap); err != nil && !errors.Is(err, raft.ErrSnapOutOfDate) {
@@ -238,13 +483,36 @@ func (l *Log) Save(hs raftpb.HardState, ents []raftpb.Entry, snap raftpb.Snapsho
 			return false, err
 		}
 	}
-	return wo == l.wo && l.wo == pebble.Sync, nil
+	if l.active.off >= segmentBytes {
+		if err := l.cut(); err != nil {
+			return sync, err
+		}
+	}
+	return sync, nil
+}
+
+// cut seals the active segment and starts the next one.
+func (l *Log) cut() error {
+	s := l.active
+	seal := appendRecord(nil, s.name.seq, recSeal, nil)
+	err := s.write(seal)
+	if err == nil && !l.o.NoSync {
+		err = s.f.Sync()
+	}
+	if err != nil {
+		return l.fail("seal a segment", err)
+	}
+	if err := s.f.Close(); err != nil {
+		return l.fail("seal a segment", err)
+	}
+	l.active = nil
+	return l.startSegment(s.name.seq + 1)
 }
 
 // Compact records a snapshot at index (whose state the caller has already
-// committed to the database) and drops the entries before keepFrom. It syncs,
-// so the applied state that the snapshot stands for is durable before the
-// entries that could rebuild it are gone.
+// committed to the database) and drops the entries before keepFrom. The
+// database is synced first, so the applied state that the snapshot stands
+// for is durable before the entries that could rebuild it are gone.
 func (l *Log) Compact(index uint64, cs raftpb.ConfState, keepFrom uint64) error {
 	if index <= l.snap.Metadata.Index {
 		return nil
@@ -259,19 +527,17 @@ func (l *Log) Compact(index uint64, cs raftpb.ConfState, keepFrom uint64) error 
 	if keepFrom > index+1 {
 		keepFrom = index + 1
 	}
-	b := l.db.NewBatch()
-	defer b.Close()
-	meta := raftpb.Snapshot{Metadata: snap.Metadata}
-	if err := setProto(b, keySnapshot, &meta); err != nil {
+	if err := l.recordNewest(); err != nil { // a synced write: the state before it is durable
 		return err
 	}
-	if keepFrom > 1 {
-		if err := b.DeleteRange(entryKey(0), entryKey(keepFrom), nil); err != nil {
-			return err
-		}
+	meta := raftpb.Snapshot{Metadata: snap.Metadata}
+	if err := l.active.write(appendRecord(l.buf[:0], l.active.name.seq, recSnapshot, mustMarshal(&meta))); err != nil {
+		return l.fail("write", err)
 	}
-	if err := b.Commit(l.wo); err != nil {
-		return fmt.Errorf("raftlog: compact: %w", err)
+	if !l.o.NoSync {
+		if err := l.active.f.SyncData(); err != nil {
+			return l.fail("sync", err)
+		}
 	}
 	l.snap = meta
 	if keepFrom > 1 {
@@ -281,9 +547,37 @@ func (l *Log) Compact(index uint64, cs raftpb.ConfState, keepFrom uint64) error 
 			}
 		}
 	}
+	// A segment is no longer needed once the next one started at or
+	// before keepFrom: every entry from there on was written after it.
+	for len(l.segs) > 1 && l.segs[1].first <= keepFrom {
+		if err := l.fs.Remove(l.fs.PathJoin(l.o.Dir, l.segs[0].String())); err != nil && !oserrorNotExist(err) {
+			return fmt.Errorf("raftlog: remove %s: %w", l.segs[0], err)
+		}
+		l.segs = l.segs[1:]
+	}
 	last, _ := l.mem.LastIndex()
 	l.bytes = l.BytesBetween(index+1, last+1)
 	return nil
+}
+
+// Reset empties the log while keeping the term and vote: used at start when
+// the state machine had to be discarded, so the leader sends a snapshot.
+func (l *Log) Reset() error {
+	hs := raftpb.HardState{Term: l.hs.Term, Vote: l.hs.Vote}
+	seq := l.active.name.seq
+	buf := appendRecord(nil, seq, recSnapReset, mustMarshal(&raftpb.Snapshot{}))
+	buf = appendRecord(buf, seq, recHardState, mustMarshal(&hs))
+	if err := l.active.write(buf); err != nil {
+		return l.fail("write", err)
+	}
+	if !l.o.NoSync {
+		if err := l.active.f.SyncData(); err != nil {
+			return l.fail("sync", err)
+		}
+	}
+	l.mem = raft.NewMemoryStorage()
+	l.hs, l.snap, l.bytes = hs, raftpb.Snapshot{}, 0
+	return l.mem.SetHardState(hs)
 }
 
 // Bytes is the size of the entries after the last snapshot (approximate,
@@ -333,40 +627,10 @@ func sumSizes(ents []raftpb.Entry) uint64 {
 	return n
 }
 
-func setProto(b *pebble.Batch, key []byte, m interface{ Marshal() ([]byte, error) }) error {
+func mustMarshal(m interface{ Marshal() ([]byte, error) }) []byte {
 	v, err := m.Marshal()
 	if err != nil {
-		return err
+		panic(fmt.Sprintf("raftlog: marshal %T: %v", m, err))
 	}
-	return b.Set(key, v, nil)
-}
-
-// ResetInto writes into b the changes that empty the raft log while keeping
-// the term and vote: used when the state machine had to be discarded, so the
-// leader sends a snapshot. db is read for the current HardState.
-func ResetInto(b *pebble.Batch, db pebble.Reader) error {
-	var hs raftpb.HardState
-	v, closer, err := db.Get(keyHardState)
-	switch {
-	case errors.Is(err, pebble.ErrNotFound):
-	case err != nil:
-		return err
-	default:
-		err = hs.Unmarshal(v)
-		closer.Close()
-		if err != nil {
-			return fmt.Errorf("raftlog: HardState is damaged: %w", err)
-		}
-	}
-	hs.Commit = 0
-	if err := b.DeleteRange(entryKey(0), entryKey(1<<64-1), nil); err != nil {
-		return err
-	}
-	if err := b.Delete(entryKey(1<<64-1), nil); err != nil {
-		return err
-	}
-	if err := b.Delete(keySnapshot, nil); err != nil {
-		return err
-	}
-	return setProto(b, keyHardState, &hs)
+	return v
 }

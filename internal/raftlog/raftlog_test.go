@@ -12,16 +12,26 @@ import (
 )
 
 type env struct {
-	t  *testing.T
-	fs vfs.FS
-	db *pebble.DB
+	t    *testing.T
+	fs   vfs.FS
+	db   *pebble.DB
+	logs []*Log
+	sync bool // open logs that fsync
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	e := &env{t: t, fs: vfs.NewMem()}
+	return newEnvFS(t, vfs.NewMem())
+}
+
+func newEnvFS(t *testing.T, fs vfs.FS) *env {
+	t.Helper()
+	e := &env{t: t, fs: fs}
 	e.openDB()
-	t.Cleanup(func() { e.db.Close() })
+	t.Cleanup(func() {
+		e.closeLogs()
+		e.db.Close()
+	})
 	return e
 }
 
@@ -41,24 +51,54 @@ func (quietLogger) Infof(string, ...interface{})        {}
 func (l quietLogger) Errorf(f string, a ...interface{}) { l.t.Logf("pebble: "+f, a...) }
 func (l quietLogger) Fatalf(f string, a ...interface{}) { panic(fmt.Sprintf("pebble: "+f, a...)) }
 
+const logDir = "raft"
+
+func (e *env) tryOpen() (*Log, error) {
+	l, err := Open(Options{Dir: logDir, FS: e.fs, DB: e.db, NoSync: !e.sync})
+	if err == nil {
+		e.logs = append(e.logs, l)
+	}
+	return l, err
+}
+
 func (e *env) open() *Log {
 	e.t.Helper()
-	l, err := Open(e.db, true)
+	l, err := e.tryOpen()
 	if err != nil {
 		e.t.Fatalf("Open: %v", err)
 	}
 	return l
 }
 
-// reopen closes the DB and opens the log again, as a restart does.
+func (e *env) closeLogs() {
+	for _, l := range e.logs {
+		l.Close()
+	}
+	e.logs = nil
+}
+
+// reopen closes the log and the DB and opens them again, as a restart does.
 func (e *env) reopen() *Log {
 	e.t.Helper()
+	e.closeLogs()
 	if err := e.db.Close(); err != nil {
 		e.t.Fatal(err)
 	}
 	e.openDB()
 	return e.open()
 }
+
+// segments lists the log's segment files.
+func (e *env) segments() []segmentName {
+	e.t.Helper()
+	segs, err := listSegments(e.fs, logDir)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return segs
+}
+
+func (e *env) segPath(s segmentName) string { return e.fs.PathJoin(logDir, s.String()) }
 
 func ents(term, from, to uint64) []raftpb.Entry {
 	var out []raftpb.Entry
@@ -106,25 +146,6 @@ func sameEntries(t *testing.T, what string, got, want []raftpb.Entry) {
 			t.Fatalf("%s: entry %d = %d/%d %q, want %d/%d %q", what, i, got[i].Index, got[i].Term, got[i].Data, want[i].Index, want[i].Term, want[i].Data)
 		}
 	}
-}
-
-// diskIndexes lists the entry indexes stored under "r/e/".
-func diskIndexes(t *testing.T, db *pebble.DB) []uint64 {
-	t.Helper()
-	it, err := db.NewIter(&pebble.IterOptions{LowerBound: entryPrefix, UpperBound: []byte("r/e0")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer it.Close()
-	out := []uint64{}
-	for it.First(); it.Valid(); it.Next() {
-		var e raftpb.Entry
-		if err := e.Unmarshal(it.Value()); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, e.Index)
-	}
-	return out
 }
 
 func TestFreshLog(t *testing.T) {
@@ -176,10 +197,8 @@ func TestSaveAndReopen(t *testing.T) {
 
 func TestSaveSyncReport(t *testing.T) {
 	e := newEnv(t)
-	l, err := Open(e.db, false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	e.sync = true
+	l := e.open()
 	steps := []struct {
 		name string
 		hs   raftpb.HardState
@@ -294,9 +313,6 @@ func TestSaveSnapshot(t *testing.T) {
 			t.Fatalf("%s: Term(10) = %d, %v; want 2", name, term, err)
 		}
 	}
-	if got, want := diskIndexes(t, e.db), []uint64{11, 12}; !reflect.DeepEqual(got, want) {
-		t.Fatalf("entries on disk = %v, want %v", got, want)
-	}
 }
 
 // A follower whose log runs past the leader's snapshot index (entries of an
@@ -311,10 +327,9 @@ func TestSnapshotDiscardsLogAfterIt(t *testing.T) {
 		name     string
 		after    []raftpb.Entry // the leader's append after the snapshot
 		wantLast uint64
-		wantDisk []uint64
 	}{
-		{"restart right after the snapshot", nil, 15, []uint64{}},
-		{"shorter append after the snapshot, then restart", ents(3, 16, 18), 18, []uint64{16, 17, 18}},
+		{"restart right after the snapshot", nil, 15},
+		{"shorter append after the snapshot, then restart", ents(3, 16, 18), 18},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -335,9 +350,6 @@ func TestSnapshotDiscardsLogAfterIt(t *testing.T) {
 			if _, last, es := logOf(t, l); last != tc.wantLast {
 				t.Errorf("reopened: last = %d, want %d; raft's log is now %s(stale term-1 entries after the term-3 snapshot came back)", last, tc.wantLast, tailTerms(es))
 			}
-			if got := diskIndexes(t, e.db); !reflect.DeepEqual(got, tc.wantDisk) {
-				t.Errorf("entries on disk = %v, want %v", got, tc.wantDisk)
-			}
 		})
 	}
 }
@@ -356,13 +368,12 @@ func TestCompact(t *testing.T) {
 		index     uint64
 		keepFrom  uint64
 		wantFirst uint64 // raft's first index before a restart
-		wantDisk  []uint64
 	}{
-		{"keep catch-up entries", 8, 5, 5, []uint64{5, 6, 7, 8, 9, 10}},
-		{"keep none below the snapshot", 8, 9, 9, []uint64{9, 10}},
-		{"keepFrom past the snapshot is clamped", 8, 100, 9, []uint64{9, 10}},
-		{"keep everything", 8, 1, 1, []uint64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}},
-		{"compact to the last entry", 10, 7, 7, []uint64{7, 8, 9, 10}},
+		{"keep catch-up entries", 8, 5, 5},
+		{"keep none below the snapshot", 8, 9, 9},
+		{"keepFrom past the snapshot is clamped", 8, 100, 9},
+		{"keep everything", 8, 1, 1},
+		{"compact to the last entry", 10, 7, 7},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -381,9 +392,6 @@ func TestCompact(t *testing.T) {
 				t.Fatalf("live bounds %d..%d, want %d..10", first, last, tc.wantFirst)
 			}
 			sameEntries(t, "live", es, ents(1, tc.wantFirst, 10))
-			if got := diskIndexes(t, e.db); !reflect.DeepEqual(got, tc.wantDisk) {
-				t.Fatalf("entries on disk = %v, want %v", got, tc.wantDisk)
-			}
 
 			// After a restart raft starts from the snapshot.
 			l = e.reopen()
@@ -409,14 +417,14 @@ func TestCompactNoOpsAndErrors(t *testing.T) {
 	if err := l.Compact(6, raftpb.ConfState{Voters: []uint64{1}}, 4); err != nil {
 		t.Fatal(err)
 	}
-	before := diskIndexes(t, e.db)
+	before := l.active.off
 	for _, idx := range []uint64{6, 3} {
 		if err := l.Compact(idx, raftpb.ConfState{}, idx); err != nil {
 			t.Fatalf("Compact(%d) at or below the snapshot: %v, want a no-op", idx, err)
 		}
 	}
-	if got := diskIndexes(t, e.db); !reflect.DeepEqual(got, before) {
-		t.Fatalf("a no-op Compact changed the disk: %v -> %v", before, got)
+	if got := l.active.off; got != before {
+		t.Fatalf("a no-op Compact wrote to the log: offset %d -> %d", before, got)
 	}
 	if l.SnapshotMeta().Index != 6 {
 		t.Fatalf("SnapshotMeta.Index = %d, want 6", l.SnapshotMeta().Index)
@@ -434,7 +442,7 @@ func TestCompactNoOpsAndErrors(t *testing.T) {
 	}
 }
 
-func TestResetInto(t *testing.T) {
+func TestReset(t *testing.T) {
 	tests := []struct {
 		name  string
 		setup func(t *testing.T, l *Log)
@@ -452,53 +460,38 @@ func TestResetInto(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t)
-			tc.setup(t, e.open())
-			b := e.db.NewBatch()
-			if err := ResetInto(b, e.db); err != nil {
-				t.Fatalf("ResetInto: %v", err)
+			l := e.open()
+			tc.setup(t, l)
+			if err := l.Reset(); err != nil {
+				t.Fatalf("Reset: %v", err)
 			}
-			if err := b.Commit(pebble.Sync); err != nil {
-				t.Fatal(err)
+			for _, name := range []string{"live", "reopened"} {
+				if name == "reopened" {
+					l = e.reopen()
+				}
+				if got, want := l.HardState(), (raftpb.HardState{Term: 5, Vote: 2}); got != want {
+					t.Fatalf("%s: HardState = %+v, want %+v", name, got, want)
+				}
+				if meta := l.SnapshotMeta(); meta.Index != 0 || meta.Term != 0 {
+					t.Fatalf("%s: SnapshotMeta = %+v, want none", name, meta)
+				}
+				if first, last, es := logOf(t, l); last != 0 || len(es) != 0 {
+					t.Fatalf("%s: log after reset %d..%d %v, want empty", name, first, last, es)
+				}
+				if name == "reopened" && l.Fresh() {
+					t.Fatal("a reset log with a term is Fresh (it would bootstrap again)")
+				}
 			}
-			b.Close()
-			l := e.reopen()
-			if got, want := l.HardState(), (raftpb.HardState{Term: 5, Vote: 2}); got != want {
-				t.Fatalf("HardState = %+v, want %+v", got, want)
-			}
-			if meta := l.SnapshotMeta(); meta.Index != 0 || meta.Term != 0 {
-				t.Fatalf("SnapshotMeta = %+v, want none", meta)
-			}
-			if first, last, es := logOf(t, l); last != 0 || len(es) != 0 {
-				t.Fatalf("log after reset %d..%d %v, want empty", first, last, es)
-			}
-			if got := diskIndexes(t, e.db); len(got) != 0 {
-				t.Fatalf("entries left on disk: %v", got)
-			}
-			if l.Fresh() {
-				t.Fatal("a reset log with a term is Fresh (it would bootstrap again)")
+			// The leader's snapshot and entries then follow.
+			snap := raftpb.Snapshot{Metadata: raftpb.SnapshotMetadata{Index: 20, Term: 5, ConfState: raftpb.ConfState{Voters: []uint64{1, 2}}}}
+			save(t, l, raftpb.HardState{Term: 5, Vote: 2, Commit: 20}, nil, snap)
+			save(t, l, raftpb.HardState{Term: 5, Vote: 2, Commit: 22}, ents(5, 21, 22), raftpb.Snapshot{})
+			l = e.reopen()
+			if first, last, es := logOf(t, l); first != 21 || last != 22 {
+				t.Fatalf("after the leader's snapshot: %d..%d %v, want 21..22", first, last, es)
 			}
 		})
 	}
-
-	t.Run("no HardState", func(t *testing.T) {
-		e := newEnv(t)
-		b := e.db.NewBatch()
-		defer b.Close()
-		if err := ResetInto(b, e.db); err != nil {
-			t.Fatal(err)
-		}
-	})
-	t.Run("damaged HardState", func(t *testing.T) {
-		e := newEnv(t)
-		if err := e.db.Set(keyHardState, []byte{0xff, 0xff, 0xff}, pebble.Sync); err != nil {
-			t.Fatal(err)
-		}
-		b := e.db.NewBatch()
-		defer b.Close()
-		if err := ResetInto(b, e.db); err == nil || !strings.Contains(err.Error(), "damaged") {
-			t.Fatalf("ResetInto err = %v, want a damaged HardState error", err)
-		}
-	})
 }
 
 func TestOpenRefusesDamage(t *testing.T) {
@@ -528,7 +521,7 @@ func TestOpenRefusesDamage(t *testing.T) {
 		{
 			name: "gap after the snapshot",
 			kvs: map[string][]byte{
-				string(keySnapshot): mustMarshal(t, &raftpb.Snapshot{Metadata: raftpb.SnapshotMetadata{Index: 5, Term: 1}}),
+				string(keySnapshot): marshalT(t, &raftpb.Snapshot{Metadata: raftpb.SnapshotMetadata{Index: 5, Term: 1}}),
 				string(entryKey(7)): entry(7, 1),
 			},
 			wantErr: "gap: want entry 6, found 7",
@@ -562,7 +555,7 @@ func TestOpenRefusesDamage(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			_, err := Open(e.db, true)
+			_, err := e.tryOpen()
 			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 				t.Fatalf("Open err = %v, want one containing %q", err, tc.wantErr)
 			}
@@ -573,7 +566,7 @@ func TestOpenRefusesDamage(t *testing.T) {
 	}
 }
 
-func mustMarshal(t *testing.T, m interface{ Marshal() ([]byte, error) }) []byte {
+func marshalT(t *testing.T, m interface{ Marshal() ([]byte, error) }) []byte {
 	t.Helper()
 	v, err := m.Marshal()
 	if err != nil {

@@ -3,6 +3,7 @@ package raftnode
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -12,13 +13,30 @@ import (
 	"github.com/cairndb/cairn/internal/raftlog"
 )
 
+// memFS remembers the file system of each database openMem opened, where
+// openLog keeps the raft log next to it.
+var memFS sync.Map // *pebble.DB -> vfs.FS
+
 func openMem(t *testing.T, fs vfs.FS) *pebble.DB {
 	t.Helper()
 	db, err := pebble.Open("db", &pebble.Options{FS: fs})
 	if err != nil {
 		t.Fatal(err)
 	}
+	memFS.Store(db, fs)
 	return db
+}
+
+// openLog opens the raft log kept beside db (closed when the test ends).
+func openLog(t *testing.T, db *pebble.DB) *raftlog.Log {
+	t.Helper()
+	fs, _ := memFS.Load(db)
+	l, err := raftlog.Open(raftlog.Options{Dir: "raft", FS: fs.(vfs.FS), DB: db, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
 }
 
 func startSingle(t *testing.T, db *pebble.DB, applied uint64, snapCount uint64) *Node {
@@ -30,10 +48,7 @@ func startSingle(t *testing.T, db *pebble.DB, applied uint64, snapCount uint64) 
 // startSingleWith starts a one-member node on db; tune adjusts its config.
 func startSingleWith(t *testing.T, db *pebble.DB, applied uint64, tune func(*Config)) (*Node, *raftlog.Log) {
 	t.Helper()
-	l, err := raftlog.Open(db, true)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := openLog(t, db)
 	var boot []Peer
 	if l.Fresh() {
 		boot = []Peer{{ID: 1, Context: []byte("m1")}}
@@ -107,10 +122,7 @@ func TestSingleNodeProposeAndRestart(t *testing.T) {
 	}
 
 	// The log was truncated (snapshot-count 20) and must reload consistently.
-	l, err := raftlog.Open(db, true)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := openLog(t, db)
 	if si := l.SnapshotMeta().Index; si == 0 {
 		t.Fatalf("expected a log truncation, snapshot index is 0")
 	}
@@ -208,10 +220,7 @@ func TestLogBoundedByBytes(t *testing.T) {
 		t.Fatalf("snapshot index %d after %d entries of %d bytes: the log was not truncated by size", si, total, size)
 	}
 
-	l2, err := raftlog.Open(db, true)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l2 := openLog(t, db)
 	ms := l2.Storage()
 	first, _ := ms.FirstIndex()
 	last, _ := ms.LastIndex()

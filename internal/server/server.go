@@ -115,9 +115,10 @@ func New(cfg *config.Config, lg *zap.Logger) (*Server, error) {
 	if err := s.setupTLS(); err != nil {
 		return nil, err
 	}
+	fatal := func(msg string) { s.lg.Error(msg); _ = s.lg.Sync() }
 	db, err := storage.Open(cfg.DataDir, storage.Options{
 		NoSync: cfg.UnsafeNoFsync,
-		Fatal:  func(msg string) { s.lg.Error(msg); _ = s.lg.Sync() },
+		Fatal:  fatal,
 	})
 	if err != nil {
 		return nil, err
@@ -129,17 +130,16 @@ func New(cfg *config.Config, lg *zap.Logger) (*Server, error) {
 			s.closeStorage()
 		}
 	}()
-	if s.rlog, err = raftlog.Open(db, cfg.UnsafeNoFsync); err != nil {
+	if s.rlog, err = raftlog.Open(raftlog.Options{
+		Dir:    storage.RaftDir(cfg.DataDir),
+		DB:     db,
+		NoSync: cfg.UnsafeNoFsync,
+		Fatal:  func(msg string) { storage.Exit(fatal, "storage failure, stopping: "+msg) },
+	}); err != nil {
 		return nil, err
 	}
-	logReset, err := installPendingSnapshot(db, cfg.DataDir, s.rlog.SnapshotMeta().Index, lg)
-	if err != nil {
+	if err := installPendingSnapshot(db, s.rlog, cfg.DataDir, lg); err != nil {
 		return nil, err
-	}
-	if logReset {
-		if s.rlog, err = raftlog.Open(db, cfg.UnsafeNoFsync); err != nil {
-			return nil, err
-		}
 	}
 	if s.members, err = membership.Load(db); err != nil {
 		return nil, err
@@ -337,6 +337,11 @@ func (s *Server) closeStorage() {
 			s.lg.Warn("closing mvcc store", zap.Error(err))
 		}
 	}
+	if s.rlog != nil {
+		if err := s.rlog.Close(); err != nil {
+			s.lg.Warn("closing the raft log", zap.Error(err))
+		}
+	}
 	if s.db != nil {
 		if err := s.db.Close(); err != nil {
 			s.lg.Warn("closing database", zap.Error(err))
@@ -378,7 +383,7 @@ func (s *Server) applyLoop() {
 		evs := s.applier.Apply(b, ents, done)
 		if !b.Empty() {
 			start := time.Now()
-			if err := b.Commit(pebble.NoSync); err != nil {
+			if err := storage.Commit(b, pebble.NoSync); err != nil {
 				s.lg.Fatal("applying committed entries failed; stopping to protect the data", zap.Error(err))
 			}
 			s.metrics.BackendCommit.Observe(time.Since(start).Seconds())

@@ -327,53 +327,51 @@ func scanSnapshot(r *bufio.Reader, fn func(k, v []byte) error) error {
 // interrupted. The spooled file is loaded again. Without the file (a data
 // dir from a build that installed before raft decided) the partial state
 // and the raft log are discarded, the term and vote kept, and the leader
-// sends a new snapshot; only then is the result true (the raft log was
-// reset and must be read again). Called at start, before anything reads
-// the state.
-func installPendingSnapshot(db *pebble.DB, dataDir string, snapIndex uint64, lg *zap.Logger) (logReset bool, err error) {
+// sends a new snapshot. Called at start, before anything reads the state.
+func installPendingSnapshot(db *pebble.DB, rlog *raftlog.Log, dataDir string, lg *zap.Logger) error {
+	snapIndex := rlog.SnapshotMeta().Index
 	installing := false
 	if _, closer, err := db.Get(keyInstalling); err == nil {
 		closer.Close()
 		installing = true
 	} else if !errors.Is(err, pebble.ErrNotFound) {
-		return false, err
+		return err
 	}
 	applied, err := apply.ReadAppliedIndex(db)
 	if err != nil {
-		return false, err
+		return err
 	}
 	if !installing && applied >= snapIndex {
 		removeSpooled(dataDir, applied, lg)
-		return false, nil
+		return nil
 	}
 	path := filepath.Join(dataDir, "member", fmt.Sprintf("%016x%s", snapIndex, snapSuffix))
 	if _, err := os.Stat(path); err == nil {
 		lg.Warn("finishing the install of a snapshot from the leader", zap.Uint64("snapshot-index", snapIndex), zap.Uint64("applied-index", applied), zap.Bool("interrupted", installing))
 		if err := loadSnapshotFile(db, path); err != nil {
-			return false, err
+			return err
 		}
 		removeSpooled(dataDir, snapIndex, lg)
-		return false, nil
+		return nil
 	}
 	if !installing {
-		return false, fmt.Errorf("the state is at index %d but the raft log starts after a snapshot at %d whose file %s is missing (the data dir is damaged; restore it from a backup or remove the member and add it again)", applied, snapIndex, path)
+		return fmt.Errorf("the state is at index %d but the raft log starts after a snapshot at %d whose file %s is missing (the data dir is damaged; restore it from a backup or remove the member and add it again)", applied, snapIndex, path)
 	}
 	lg.Warn("a snapshot install was interrupted; discarding the partial state and waiting for a new snapshot from the leader")
+	// The log first: a crash before the state is dropped finds the
+	// install still marked and does this again.
+	if err := rlog.Reset(); err != nil {
+		return err
+	}
 	b := db.NewBatch()
 	defer b.Close()
 	for _, span := range storage.StateSpans {
 		if err := b.DeleteRange(span[0], span[1], nil); err != nil {
-			return false, err
+			return err
 		}
 	}
-	if err := raftlog.ResetInto(b, db); err != nil {
-		return false, err
-	}
 	if err := b.Delete(keyInstalling, nil); err != nil {
-		return false, err
+		return err
 	}
-	if err := b.Commit(pebble.Sync); err != nil {
-		return false, err
-	}
-	return true, nil
+	return b.Commit(pebble.Sync)
 }

@@ -12,9 +12,12 @@ import (
 	"testing"
 
 	"github.com/cockroachdb/pebble/v2"
+	"go.etcd.io/raft/v3/raftpb"
 	"go.uber.org/zap"
 
 	"github.com/cairndb/cairn/internal/apply"
+	"github.com/cairndb/cairn/internal/raftlog"
+	"github.com/cairndb/cairn/internal/storage"
 )
 
 // snapEnv holds a member's data dir with its pebble store, as
@@ -37,6 +40,23 @@ func newSnapEnv(t *testing.T) *snapEnv {
 	}
 	t.Cleanup(func() { db.Close() })
 	return &snapEnv{t: t, dataDir: dir, db: db}
+}
+
+// raftLog opens the member's raft log with a snapshot from the leader at
+// snapIndex taken (term 3, vote 2), as raft leaves it before the state is
+// installed.
+func (e *snapEnv) raftLog(snapIndex uint64) *raftlog.Log {
+	e.t.Helper()
+	l, err := raftlog.Open(raftlog.Options{Dir: storage.RaftDir(e.dataDir), DB: e.db})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { l.Close() })
+	snap := raftpb.Snapshot{Metadata: raftpb.SnapshotMetadata{Index: snapIndex, Term: 3, ConfState: raftpb.ConfState{Voters: []uint64{1, 2}}}}
+	if _, err := l.Save(raftpb.HardState{Term: 3, Vote: 2, Commit: snapIndex}, nil, snap); err != nil {
+		e.t.Fatal(err)
+	}
+	return l
 }
 
 func setApplied(t *testing.T, db *pebble.DB, index uint64) {
@@ -123,7 +143,7 @@ func TestInstallPendingSnapshotFromFile(t *testing.T) {
 	older := e.spool(2, map[string]string{"k/x": "older"}, 0)
 	path := e.spool(10, map[string]string{"k/new": "fresh"}, 0)
 
-	if _, err := installPendingSnapshot(e.db, e.dataDir, 10, zap.NewNop()); err != nil {
+	if err := installPendingSnapshot(e.db, e.raftLog(10), e.dataDir, zap.NewNop()); err != nil {
 		t.Fatalf("installPendingSnapshot: %v", err)
 	}
 	if got := e.applied(); got != 10 {
@@ -152,7 +172,7 @@ func TestInstallPendingSnapshotInterrupted(t *testing.T) {
 	e.set(string(keyInstalling), "")
 	e.spool(10, map[string]string{"k/a": "1", "k/b": "2"}, 0)
 
-	if _, err := installPendingSnapshot(e.db, e.dataDir, 10, zap.NewNop()); err != nil {
+	if err := installPendingSnapshot(e.db, e.raftLog(10), e.dataDir, zap.NewNop()); err != nil {
 		t.Fatalf("installPendingSnapshot: %v", err)
 	}
 	if _, ok := e.get("k/half"); ok {
@@ -177,7 +197,7 @@ func TestInstallPendingSnapshotUpToDate(t *testing.T) {
 	old := e.spool(10, map[string]string{"k/other": "x"}, 0)
 	newer := e.spool(20, map[string]string{"k/other": "y"}, 0)
 
-	if _, err := installPendingSnapshot(e.db, e.dataDir, 10, zap.NewNop()); err != nil {
+	if err := installPendingSnapshot(e.db, e.raftLog(10), e.dataDir, zap.NewNop()); err != nil {
 		t.Fatalf("installPendingSnapshot: %v", err)
 	}
 	if v, ok := e.get("k/mine"); !ok || v != "kept" {
@@ -203,7 +223,7 @@ func TestInstallPendingSnapshotMissingFile(t *testing.T) {
 	e := newSnapEnv(t)
 	setApplied(t, e.db, 3)
 	e.set("k/mine", "kept")
-	_, err := installPendingSnapshot(e.db, e.dataDir, 10, zap.NewNop())
+	err := installPendingSnapshot(e.db, e.raftLog(10), e.dataDir, zap.NewNop())
 	if err == nil || !strings.Contains(err.Error(), "the state is at index 3 but the raft log starts after a snapshot at 10") ||
 		!strings.Contains(err.Error(), "is missing") {
 		t.Fatalf("installPendingSnapshot = %v, want the missing-file error", err)
@@ -219,7 +239,7 @@ func TestInstallPendingSnapshotTruncatedFile(t *testing.T) {
 	setApplied(t, e.db, 3)
 	e.set("k/mine", "kept")
 	e.spool(10, map[string]string{"k/new": "fresh"}, 5)
-	_, err := installPendingSnapshot(e.db, e.dataDir, 10, zap.NewNop())
+	err := installPendingSnapshot(e.db, e.raftLog(10), e.dataDir, zap.NewNop())
 	if !errors.Is(err, errSnapshotCut) {
 		t.Fatalf("installPendingSnapshot = %v, want %v", err, errSnapshotCut)
 	}
@@ -243,8 +263,26 @@ func TestInstallPendingSnapshotInterruptedNoFile(t *testing.T) {
 	e.set("k/half", "partial")
 	e.set(string(keyInstalling), "")
 	e.set("\x00member/id", "kept") // this member's identity is not state
-	if _, err := installPendingSnapshot(e.db, e.dataDir, 10, zap.NewNop()); err != nil {
+	l := e.raftLog(10)
+	if err := installPendingSnapshot(e.db, l, e.dataDir, zap.NewNop()); err != nil {
 		t.Fatalf("installPendingSnapshot: %v", err)
+	}
+	// The raft log is empty but for the term and vote, also once read again.
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l2, err := raftlog.Open(raftlog.Options{Dir: storage.RaftDir(e.dataDir), DB: e.db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l2.Close()
+	for _, l := range []*raftlog.Log{l, l2} {
+		if got, want := l.HardState(), (raftpb.HardState{Term: 3, Vote: 2}); got != want {
+			t.Errorf("HardState after the reset = %+v, want %+v", got, want)
+		}
+		if got := l.SnapshotMeta().Index; got != 0 {
+			t.Errorf("snapshot index after the reset = %d, want 0", got)
+		}
 	}
 	if _, ok := e.get("k/half"); ok {
 		t.Errorf("the partial state survived")

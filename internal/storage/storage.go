@@ -4,10 +4,13 @@
 //	0x00 "format"        format version of the data dir (this package)
 //	0x00 "local"         this member's ID and its cluster ID (internal/server)
 //	0x00 "installing"    set while a snapshot from the leader is installed
+//	0x00 "raftlog"       the newest raft log segment (internal/raftlog)
 //	"c", "k", "h"        MVCC: current values, versions, events (internal/mvcc)
 //	"m" "mvcc/..."       MVCC meta: revisions (internal/mvcc)
 //	"m" "apply/..."      applied raft index, term, membership (internal/apply)
-//	"r" ...              raft log, HardState, snapshot metadata (internal/raftlog)
+//	"r" ...              the raft log of format cairn/1 (moved out by internal/raftlog)
+//
+// The raft log itself lives in segment files of its own under RaftDir.
 //
 // The prefixes never overlap, so one batch can hold changes from several
 // owners and commit them atomically: that is how the applied index and the
@@ -27,8 +30,13 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
-// FormatVersion is the on-disk format this build reads and writes.
-const FormatVersion = "cairn/1"
+// FormatVersion is the on-disk format this build writes. cairn/2 keeps the
+// raft log in segment files (RaftDir); cairn/1 kept it in the database, and
+// is still read: internal/raftlog moves the log out and stamps cairn/2.
+const FormatVersion = "cairn/2"
+
+// formatV1 is the older format this build upgrades.
+const formatV1 = "cairn/1"
 
 var formatKey = []byte("\x00format")
 
@@ -54,6 +62,12 @@ type Options struct {
 
 // DBDir returns the directory of the database inside a member's data dir.
 func DBDir(dataDir string) string { return filepath.Join(dataDir, "member", "db") }
+
+// RaftDir returns the directory of the raft log inside a member's data dir.
+func RaftDir(dataDir string) string { return filepath.Join(dataDir, "member", "raft") }
+
+// StampFormat adds to b the write that marks the data dir as FormatVersion.
+func StampFormat(b *pebble.Batch) error { return b.Set(formatKey, []byte(FormatVersion), nil) }
 
 // Open opens (creating if needed) the database under dataDir and checks its
 // format version. A database written by an unknown format, or one that pebble
@@ -141,10 +155,26 @@ func checkFormat(db *pebble.DB, noSync bool) error {
 		return fmt.Errorf("storage: read format version: %w", err)
 	}
 	defer closer.Close()
-	if string(v) != FormatVersion {
-		return fmt.Errorf("%w: found %q, this build reads %q", ErrUnknownFormat, v, FormatVersion)
+	if string(v) != FormatVersion && string(v) != formatV1 {
+		return fmt.Errorf("%w: found %q, this build reads %q and upgrades %q", ErrUnknownFormat, v, FormatVersion, formatV1)
 	}
 	return nil
+}
+
+// Commit commits b and returns any failure as an error. Pebble panics when
+// it cannot write an unsynced batch to its WAL (a full disk); the caller
+// gets the error instead, to stop with a clear message.
+func Commit(b *pebble.Batch, wo *pebble.WriteOptions) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			if e, ok := r.(error); ok {
+				err = fmt.Errorf("storage: commit: %w", e)
+			} else {
+				err = fmt.Errorf("storage: commit: %v", r)
+			}
+		}
+	}()
+	return b.Commit(wo)
 }
 
 // WriteSync returns the write options for writes that must be durable.
@@ -157,7 +187,7 @@ func WriteSync(noSync bool) *pebble.WriteOptions {
 
 // StateSpans are the key ranges of the replicated state machine: everything
 // but the 0x00 keys (this member's own identity and format) and the raft log
-// ("r/"). A snapshot sent to a follower carries exactly these.
+// of format cairn/1 ("r/"). A snapshot sent to a follower carries exactly these.
 var StateSpans = [][2][]byte{
 	{[]byte{0x01}, []byte("r/")},
 	{[]byte("r0"), []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}},
@@ -182,9 +212,15 @@ type quietLogger struct{ fatal func(string) }
 func (quietLogger) Infof(format string, args ...interface{})  {}
 func (quietLogger) Errorf(format string, args ...interface{}) {}
 func (l quietLogger) Fatalf(format string, args ...interface{}) {
-	msg := "storage failure, stopping: " + fmt.Sprintf(format, args...)
-	if l.fatal != nil {
-		l.fatal(msg)
+	Exit(l.fatal, "storage failure, stopping: "+fmt.Sprintf(format, args...))
+}
+
+// Exit stops the process on a storage failure it cannot go on from: fatal
+// (when set) is told first, then "cairn: <msg>" goes to stderr and the
+// process exits with status 1.
+func Exit(fatal func(string), msg string) {
+	if fatal != nil {
+		fatal(msg)
 	}
 	fmt.Fprintf(os.Stderr, "cairn: %s\n", msg)
 	os.Exit(1)

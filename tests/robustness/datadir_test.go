@@ -230,6 +230,20 @@ func TestDataDirDamaged(t *testing.T) {
 				t.Fatal(err)
 			}
 		}, []string{"MANIFEST", "no such file", dbDir}},
+		{"raft log missing", func(t *testing.T) {
+			if err := os.RemoveAll(storage.RaftDir(f.m.DataDir)); err != nil {
+				t.Fatal(err)
+			}
+		}, []string{"raft log", "is missing", storage.RaftDir(f.m.DataDir)}},
+		{"raft log segment missing", func(t *testing.T) {
+			segs, _ := filepath.Glob(filepath.Join(storage.RaftDir(f.m.DataDir), "*.seg"))
+			if len(segs) == 0 {
+				t.Fatal("no raft log segment in the fixture")
+			}
+			if err := os.Remove(segs[len(segs)-1]); err != nil {
+				t.Fatal(err)
+			}
+		}, []string{"raft log", "is missing", storage.RaftDir(f.m.DataDir)}},
 		{"missing format marker", func(t *testing.T) {
 			if err := os.Remove(f.files("marker.format-version")[0]); err != nil {
 				t.Fatal(err)

@@ -1,0 +1,235 @@
+package raftlog
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"sort"
+	"strings"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+)
+
+// The log on disk is a directory of segment files, written in order and
+// named "<seq>-<first>.seg" (both 16 hex digits): seq numbers the segments
+// from 1 without gaps, first is the index the next entry had when the
+// segment was started. Only the newest segment is written; every other one
+// ends with a seal record. A segment holds records:
+//
+//	crc   uint32  CRC-32C of seq (8 bytes), len, type and payload
+//	len   uint32  payload length
+//	type  uint8   recEntry, recHardState, recSnapshot, recSnapReset, recSeal
+//	payload
+//
+// all little-endian. The CRC covers the segment's seq, so a record copied
+// from another segment does not read as one of this one. A segment starts
+// with the HardState and snapshot metadata current when it was started, so
+// the newest segments alone describe the whole log once older ones are
+// deleted. Space ahead of the write offset is reserved with written zeros;
+// an all-zero header is the end of what was written.
+//
+// Replay reads the segments in order and applies each record: an entry
+// replaces any entry at its index or after (a new leader's log overwrites
+// an uncommitted suffix), recSnapshot records a truncation (entries at or
+// below it are no longer needed), recSnapReset a snapshot from the leader
+// that replaced the whole log.
+const (
+	recEntry byte = iota + 1
+	recHardState
+	recSnapshot
+	recSnapReset
+	recSeal
+)
+
+const (
+	recHeader = 9
+	// reserveBytes is how far ahead of the write offset zeros are written.
+	reserveBytes = 4 << 20
+	segSuffix    = ".seg"
+	tmpSuffix    = ".tmp"
+)
+
+// segmentBytes is the size at which a segment is sealed and the next one
+// started (a variable for tests).
+var segmentBytes int64 = 64 << 20
+
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
+
+// ErrDamaged is wrapped by every error about a log that cannot be read.
+var ErrDamaged = errors.New("raftlog: the raft log is damaged")
+
+type segmentName struct {
+	seq, first uint64
+}
+
+func (s segmentName) String() string { return fmt.Sprintf("%016x-%016x%s", s.seq, s.first, segSuffix) }
+
+func parseSegmentName(name string) (segmentName, bool) {
+	var s segmentName
+	if len(name) != 33+len(segSuffix) || !strings.HasSuffix(name, segSuffix) || name[16] != '-' {
+		return s, false
+	}
+	if _, err := fmt.Sscanf(name[:33], "%016x-%016x", &s.seq, &s.first); err != nil {
+		return s, false
+	}
+	return s, s.String() == name
+}
+
+// listSegments returns the segments in dir in seq order, removing
+// leftovers of an interrupted segment creation.
+func listSegments(fs vfs.FS, dir string) ([]segmentName, error) {
+	names, err := fs.List(dir)
+	if err != nil {
+		return nil, err
+	}
+	var segs []segmentName
+	for _, n := range names {
+		if strings.HasSuffix(n, tmpSuffix) {
+			_ = fs.Remove(fs.PathJoin(dir, n))
+			continue
+		}
+		if s, ok := parseSegmentName(n); ok {
+			segs = append(segs, s)
+		}
+	}
+	sort.Slice(segs, func(i, j int) bool { return segs[i].seq < segs[j].seq })
+	for i := 1; i < len(segs); i++ {
+		if segs[i].seq != segs[i-1].seq+1 {
+			return nil, fmt.Errorf("%w: segment %016x is missing from %s (found %s then %s)", ErrDamaged, segs[i-1].seq+1, dir, segs[i-1], segs[i])
+		}
+	}
+	return segs, nil
+}
+
+// appendRecord appends one record of segment seq to buf.
+func appendRecord(buf []byte, seq uint64, typ byte, payload []byte) []byte {
+	off := len(buf)
+	buf = append(buf, make([]byte, recHeader)...)
+	buf = append(buf, payload...)
+	binary.LittleEndian.PutUint32(buf[off+4:], uint32(len(payload)))
+	buf[off+8] = typ
+	buf[off] = 0
+	binary.LittleEndian.PutUint32(buf[off:], recordCRC(seq, buf[off+4:]))
+	return buf
+}
+
+// appendRecordFunc appends a record whose payload of n bytes is written by
+// fill, so a marshalled entry is not copied twice.
+func appendRecordFunc(buf []byte, seq uint64, typ byte, n int, fill func([]byte) error) ([]byte, error) {
+	off := len(buf)
+	need := off + recHeader + n
+	if cap(buf) < need {
+		nb := make([]byte, off, max(need, 2*cap(buf)))
+		copy(nb, buf)
+		buf = nb
+	}
+	buf = buf[:need]
+	if err := fill(buf[off+recHeader:]); err != nil {
+		return buf[:off], err
+	}
+	binary.LittleEndian.PutUint32(buf[off+4:], uint32(n))
+	buf[off+8] = typ
+	binary.LittleEndian.PutUint32(buf[off:], recordCRC(seq, buf[off+4:]))
+	return buf, nil
+}
+
+func recordCRC(seq uint64, lenTypePayload []byte) uint32 {
+	var s [8]byte
+	binary.LittleEndian.PutUint64(s[:], seq)
+	return crc32.Update(crc32.Checksum(s[:], crcTable), crcTable, lenTypePayload)
+}
+
+// record is one record read back.
+type record struct {
+	typ     byte
+	payload []byte
+	off     int64 // where it starts
+}
+
+// readSegment reads the records of a segment up to the first one that is
+// not whole: it returns them, the offset where valid records end, and
+// whether the segment was sealed.
+func readSegment(fs vfs.FS, path string, seq uint64) (recs []record, end int64, sealed bool, err error) {
+	f, err := fs.Open(path)
+	if err != nil {
+		return nil, 0, false, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, 0, false, err
+	}
+	data := make([]byte, st.Size())
+	if _, err := f.ReadAt(data, 0); err != nil && !errors.Is(err, io.EOF) {
+		return nil, 0, false, fmt.Errorf("raftlog: read %s: %w", path, err)
+	}
+	var off int64
+	for {
+		rest := data[off:]
+		if len(rest) < recHeader {
+			return recs, off, false, nil
+		}
+		n := int64(binary.LittleEndian.Uint32(rest[4:]))
+		if n > int64(len(rest))-recHeader {
+			return recs, off, false, nil
+		}
+		body := rest[4 : recHeader+n]
+		if binary.LittleEndian.Uint32(rest) != recordCRC(seq, body) {
+			return recs, off, false, nil
+		}
+		typ := rest[8]
+		if typ == recSeal {
+			return recs, off, true, nil
+		}
+		if typ < recEntry || typ > recSeal {
+			return nil, 0, false, fmt.Errorf("%w: %s has a record of unknown type %d at offset %d", ErrDamaged, path, typ, off)
+		}
+		recs = append(recs, record{typ: typ, payload: rest[recHeader : recHeader+n], off: off})
+		off += recHeader + n
+	}
+}
+
+// segmentFile is the segment being written.
+type segmentFile struct {
+	name     segmentName
+	f        vfs.File
+	off      int64 // where the next record goes
+	reserved int64 // zeros written (and synced) up to here
+}
+
+var zeros [1 << 20]byte
+
+// write appends buf at the write offset, first reserving room for it.
+func (s *segmentFile) write(buf []byte) error {
+	if end := s.off + int64(len(buf)); end > s.reserved {
+		if err := s.reserve(end + min(reserveBytes, segmentBytes)); err != nil {
+			return err
+		}
+	}
+	if _, err := s.f.WriteAt(buf, s.off); err != nil {
+		return err
+	}
+	s.off += int64(len(buf))
+	return nil
+}
+
+// reserve writes zeros from the reserved end up to end and syncs them with
+// the file size, so that each record's fdatasync afterwards flushes data
+// only (not a new size and extents as an append would). A failure leaves
+// the file as it was in meaning: zeros are the end of the log.
+func (s *segmentFile) reserve(end int64) error {
+	for off := s.reserved; off < end; {
+		n := min(end-off, int64(len(zeros)))
+		if _, err := s.f.WriteAt(zeros[:n], off); err != nil {
+			return err
+		}
+		off += n
+	}
+	if err := s.f.Sync(); err != nil {
+		return err
+	}
+	s.reserved = end
+	return nil
+}
