@@ -65,6 +65,9 @@ type Log struct {
 	segs   []segmentName // every segment on disk, oldest first; the last is active
 	active *segmentFile
 	buf    []byte
+	// hsHeld says hs moved (its commit index only) since it was last
+	// written: it goes out with the next record written.
+	hsHeld bool
 	// beforeSync, when set (tests), runs between a Save's write and its
 	// fsync: where a crash leaves a write partly on disk.
 	beforeSync func()
@@ -252,6 +255,18 @@ func (l *Log) replay() (sealed bool, end int64, err error) {
 	if len(ents) > 0 && ents[0].Index != snap.Index+1 {
 		return false, 0, fmt.Errorf("%w: it has a gap: want entry %d after the snapshot, found %d (in %s)", ErrDamaged, snap.Index+1, ents[0].Index, l.o.Dir)
 	}
+	if foundHS {
+		last := snap.Index
+		if n := len(ents); n > 0 {
+			last = ents[n-1].Index
+		}
+		if l.hs.Commit > last {
+			return false, 0, fmt.Errorf("%w: the HardState commits entry %d but the log ends at %d (in %s)", ErrDamaged, l.hs.Commit, last, l.o.Dir)
+		}
+		// A snapshot is committed state, whatever the commit index
+		// written before it said.
+		l.hs.Commit = max(l.hs.Commit, snap.Index)
+	}
 	l.snap = raftpb.Snapshot{Metadata: snap}
 	if snap.Index > 0 {
 		if err := l.mem.ApplySnapshot(l.snap); err != nil {
@@ -346,6 +361,7 @@ func (l *Log) startSegment(seq uint64) error {
 	}
 	l.active = s
 	l.segs = append(l.segs, name)
+	l.hsHeld = false
 	return l.recordNewest()
 }
 
@@ -380,14 +396,21 @@ func (l *Log) fail(what string, err error) error {
 	return err
 }
 
-// Close closes the segment being written. Records written since the last
-// sync are left to the OS: only commit-index updates are written unsynced,
-// and raft learns those again.
+// Close writes a held HardState and closes the segment being written.
+// Records written since the last sync are left to the OS: only
+// commit-index updates are written unsynced, and raft learns those again.
 func (l *Log) Close() error {
 	if l.active == nil {
 		return nil
 	}
-	err := l.active.f.Close()
+	var err error
+	if l.hsHeld {
+		err = l.active.write(appendRecord(nil, l.active.name.seq, recHardState, mustMarshal(&l.hs)))
+		l.hsHeld = false
+	}
+	if cerr := l.active.f.Close(); err == nil {
+		err = cerr
+	}
 	l.active = nil
 	return err
 }
@@ -411,6 +434,18 @@ func (l *Log) SnapshotMeta() raftpb.SnapshotMetadata { return l.snap.Metadata }
 // indices, as raft requires when a follower's log is overwritten.
 // It reports whether the write was synced.
 func (l *Log) Save(hs raftpb.HardState, ents []raftpb.Entry, snap raftpb.Snapshot) (bool, error) {
+	// Only new entries, a new term or a new vote must reach the disk before
+	// raft goes on; a HardState that only moves the commit index may be
+	// lost in a crash (raft learns it again). Alone, it is not even
+	// written: it goes out with the next write (at the latest Close).
+	sync := !l.o.NoSync && (!raft.IsEmptySnap(snap) || raft.MustSync(hs, l.hs, len(ents)))
+	if raft.IsEmptySnap(snap) && len(ents) == 0 && !raft.IsEmptyHardState(hs) && !raft.MustSync(hs, l.hs, 0) {
+		l.hs, l.hsHeld = hs, true
+		return false, l.mem.SetHardState(hs)
+	}
+	if raft.IsEmptyHardState(hs) && l.hsHeld {
+		hs = l.hs
+	}
 	seq := l.active.name.seq
 	buf := l.buf[:0]
 	size := sumSizes(ents)
@@ -449,10 +484,6 @@ func (l *Log) Save(hs raftpb.HardState, ents []raftpb.Entry, snap raftpb.Snapsho
 	if len(buf) == 0 {
 		return false, nil
 	}
-	// Only new entries, a new term or a new vote must reach the disk before
-	// raft goes on; a HardState that only moves the commit index may be
-	// lost in a crash (raft learns it again), so it shares the next fsync.
-	sync := !l.o.NoSync && (!raft.IsEmptySnap(snap) || raft.MustSync(hs, l.hs, len(ents)))
 	if err := l.active.write(buf); err != nil {
 		return false, l.fail("write", err)
 	}
@@ -478,7 +509,7 @@ func (l *Log) Save(hs raftpb.HardState, ents []raftpb.Entry, snap raftpb.Snapsho
 		l.bytes += size
 	}
 	if !raft.IsEmptyHardState(hs) {
-		l.hs = hs
+		l.hs, l.hsHeld = hs, false
 		if err := l.mem.SetHardState(hs); err != nil {
 			return false, err
 		}
@@ -531,9 +562,16 @@ func (l *Log) Compact(index uint64, cs raftpb.ConfState, keepFrom uint64) error 
 		return err
 	}
 	meta := raftpb.Snapshot{Metadata: snap.Metadata}
-	if err := l.active.write(appendRecord(l.buf[:0], l.active.name.seq, recSnapshot, mustMarshal(&meta))); err != nil {
+	buf := l.buf[:0]
+	if l.hsHeld {
+		// The HardState after a restart must commit at least the snapshot.
+		buf = appendRecord(buf, l.active.name.seq, recHardState, mustMarshal(&l.hs))
+	}
+	buf = appendRecord(buf, l.active.name.seq, recSnapshot, mustMarshal(&meta))
+	if err := l.active.write(buf); err != nil {
 		return l.fail("write", err)
 	}
+	l.hsHeld = false
 	if !l.o.NoSync {
 		if err := l.active.f.SyncData(); err != nil {
 			return l.fail("sync", err)
@@ -576,7 +614,7 @@ func (l *Log) Reset() error {
 		}
 	}
 	l.mem = raft.NewMemoryStorage()
-	l.hs, l.snap, l.bytes = hs, raftpb.Snapshot{}, 0
+	l.hs, l.snap, l.bytes, l.hsHeld = hs, raftpb.Snapshot{}, 0, false
 	return l.mem.SetHardState(hs)
 }
 

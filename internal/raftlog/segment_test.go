@@ -438,3 +438,65 @@ func TestCrashDuringSave(t *testing.T) {
 		e.closeLogs()
 	}
 }
+
+// A HardState that only moves the commit index is not written on its own:
+// it goes out with the next record, or at Close, and a truncation writes it
+// before its snapshot (a restart must find the commit index at or above
+// the snapshot, or raft refuses the state).
+func TestCommitOnlyHardStateHeld(t *testing.T) {
+	e := newEnvFS(t, vfs.NewCrashableMem())
+	e.sync = true
+	l := e.open()
+	save(t, l, raftpb.HardState{Term: 1, Vote: 1}, ents(1, 1, 5), raftpb.Snapshot{})
+	off := l.active.off
+	save(t, l, raftpb.HardState{Term: 1, Vote: 1, Commit: 5}, nil, raftpb.Snapshot{})
+	if l.active.off != off {
+		t.Fatalf("a commit-only HardState was written at once (offset %d -> %d)", off, l.active.off)
+	}
+	if got := l.HardState().Commit; got != 5 {
+		t.Fatalf("HardState().Commit = %d, want 5", got)
+	}
+	if hs, _, _ := l.Storage().InitialState(); hs.Commit != 5 {
+		t.Fatalf("raft's storage has commit %d, want 5", hs.Commit)
+	}
+	// At Close.
+	l = e.reopen()
+	if got := l.HardState(); got != (raftpb.HardState{Term: 1, Vote: 1, Commit: 5}) {
+		t.Fatalf("after Close and reopen: HardState = %+v", got)
+	}
+	// With the next entries, whose Ready carries no HardState.
+	save(t, l, raftpb.HardState{Term: 1, Vote: 1, Commit: 6}, nil, raftpb.Snapshot{})
+	save(t, l, raftpb.HardState{}, ents(1, 6, 7), raftpb.Snapshot{})
+	e.crash(0, nil)
+	l = e.open()
+	if got := l.HardState().Commit; got != 6 {
+		t.Fatalf("after entries and a crash: commit %d, want 6", got)
+	}
+	// Before a truncation's snapshot.
+	save(t, l, raftpb.HardState{Term: 1, Vote: 1, Commit: 7}, nil, raftpb.Snapshot{})
+	if err := l.Compact(7, raftpb.ConfState{Voters: []uint64{1}}, 8); err != nil {
+		t.Fatal(err)
+	}
+	e.crash(0, nil)
+	l = e.open()
+	if got := l.HardState().Commit; got != 7 || l.SnapshotMeta().Index != 7 {
+		t.Fatalf("after a truncation and a crash: commit %d, snapshot %d; want 7 and 7", got, l.SnapshotMeta().Index)
+	}
+}
+
+// A HardState that commits entries the log does not hold is damage (raft
+// would panic on it), not something to start from.
+func TestOpenRefusesCommitPastTheLog(t *testing.T) {
+	e := newEnv(t)
+	l := e.open()
+	save(t, l, raftpb.HardState{Term: 1, Vote: 1, Commit: 5}, ents(1, 1, 5), raftpb.Snapshot{})
+	hs := raftpb.HardState{Term: 1, Vote: 1, Commit: 9}
+	if err := l.active.write(appendRecord(nil, l.active.name.seq, recHardState, mustMarshal(&hs))); err != nil {
+		t.Fatal(err)
+	}
+	e.closeLogs()
+	_, err := e.tryOpen()
+	if err == nil || !errors.Is(err, ErrDamaged) || !strings.Contains(err.Error(), "commits entry 9 but the log ends at 5") {
+		t.Fatalf("Open = %v, want the commit-past-the-log error", err)
+	}
+}
