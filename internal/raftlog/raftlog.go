@@ -65,6 +65,13 @@ type Log struct {
 	segs   []segmentName // every segment on disk, oldest first; the last is active
 	active *segmentFile
 	buf    []byte
+	// upgrade says the database still needs the old log's keys deleted
+	// and the format stamped (done with the next record of the newest
+	// segment).
+	upgrade bool
+	// err is the first write failure: the log takes no write after it
+	// (what the OS did with the failed pages is unknown).
+	err error
 	// hsHeld says hs moved (its commit index only) since it was last
 	// written: it goes out with the next record written.
 	hsHeld bool
@@ -99,19 +106,33 @@ func Open(o Options) (*Log, error) {
 		}
 		closer.Close()
 	}
-	if _, err := l.fs.Stat(o.Dir); oserrorNotExist(err) {
-		if newest > 0 {
-			return nil, fmt.Errorf("%w: its directory %s is missing (the data dir is damaged; restore it from a backup or remove the member and add it again)", ErrDamaged, o.Dir)
-		}
+	_, err = l.fs.Stat(o.Dir)
+	switch {
+	case oserrorNotExist(err) && newest > 0:
+		return nil, fmt.Errorf("%w: its directory %s is missing (the data dir is damaged; restore it from a backup or remove the member and add it again)", ErrDamaged, o.Dir)
+	case oserrorNotExist(err):
 		if err := l.create(); err != nil {
 			return nil, err
 		}
-	} else if err != nil {
+	case err != nil:
 		return nil, fmt.Errorf("raftlog: %w", err)
 	}
 	segs, err := listSegments(l.fs, o.Dir)
 	if err != nil {
 		return nil, err
+	}
+	if len(segs) == 0 && newest == 0 {
+		// An empty directory no segment was ever recorded in: left by a
+		// version that made it before its first segment. Start over.
+		if err := l.fs.RemoveAll(o.Dir); err != nil {
+			return nil, fmt.Errorf("raftlog: %w", err)
+		}
+		if err := l.create(); err != nil {
+			return nil, err
+		}
+		if segs, err = listSegments(l.fs, o.Dir); err != nil {
+			return nil, err
+		}
 	}
 	if len(segs) == 0 || segs[len(segs)-1].seq < newest {
 		return nil, fmt.Errorf("%w: segment %016x is missing from %s (the data dir is damaged; restore it from a backup or remove the member and add it again)", ErrDamaged, newest, o.Dir)
@@ -121,25 +142,42 @@ func Open(o Options) (*Log, error) {
 	if err != nil {
 		return nil, err
 	}
+	if l.upgrade, err = needsUpgrade(o.DB); err != nil {
+		return nil, err
+	}
 	if err := l.openActive(sealed, end); err != nil {
+		l.Close()
 		return nil, err
 	}
 	return l, nil
 }
 
+// needsUpgrade reports whether the database still holds a raft log of the
+// old layout or lacks the current format stamp.
+func needsUpgrade(db *pebble.DB) (bool, error) {
+	if has, err := hasLegacyKeys(db); err != nil || has {
+		return has, err
+	}
+	return storage.NeedsStamp(db)
+}
+
 func oserrorNotExist(err error) bool { return err != nil && errors.Is(err, os.ErrNotExist) }
 
 // create makes the log's directory with its first segment, which holds the
-// log an older version kept in the database, if any. The segment is
-// written whole under a temporary name first, so a crash leaves either no
-// log (and the database's keys) or all of it.
+// log an older version kept in the database, if any. The directory is
+// built whole under a temporary name, then renamed: a crash leaves either
+// no log (and the database's keys) or all of it.
 func (l *Log) create() error {
 	old, err := loadLegacy(l.o.DB)
 	if err != nil {
 		return err
 	}
-	if err := l.fs.MkdirAll(l.o.Dir, 0o700); err != nil {
-		return fmt.Errorf("raftlog: create %s: %w", l.o.Dir, err)
+	tmpDir := l.o.Dir + tmpSuffix
+	if err := l.fs.RemoveAll(tmpDir); err != nil {
+		return fmt.Errorf("raftlog: remove %s: %w", tmpDir, err)
+	}
+	if err := l.fs.MkdirAll(tmpDir, 0o700); err != nil {
+		return fmt.Errorf("raftlog: create %s: %w", tmpDir, err)
 	}
 	name := segmentName{seq: 1, first: old.snap.Index + 1}
 	var buf []byte
@@ -152,8 +190,7 @@ func (l *Log) create() error {
 	for i := range old.ents {
 		buf = appendRecord(buf, name.seq, recEntry, mustMarshal(&old.ents[i]))
 	}
-	path := l.fs.PathJoin(l.o.Dir, name.String())
-	f, err := l.fs.Create(path+tmpSuffix, vfs.WriteCategoryUnspecified)
+	f, err := l.fs.Create(l.fs.PathJoin(tmpDir, name.String()), vfs.WriteCategoryUnspecified)
 	if err != nil {
 		return fmt.Errorf("raftlog: %w", err)
 	}
@@ -165,10 +202,10 @@ func (l *Log) create() error {
 		err = cerr
 	}
 	if err == nil {
-		err = l.fs.Rename(path+tmpSuffix, path)
+		err = l.syncDir(tmpDir)
 	}
 	if err == nil {
-		err = l.syncDir(l.o.Dir)
+		err = l.fs.Rename(tmpDir, l.o.Dir)
 	}
 	if err == nil {
 		err = l.syncDir(l.fs.PathDir(l.o.Dir))
@@ -319,9 +356,13 @@ func (l *Log) openActive(sealed bool, end int64) error {
 		f.Close()
 		return fmt.Errorf("raftlog: %w", err)
 	}
-	s := &segmentFile{name: name, f: f, off: end, reserved: end}
-	if size := st.Size(); size > end {
-		if err := s.reserve(size); err != nil {
+	s := &segmentFile{name: name, f: f, off: end, reserved: st.Size()}
+	if s.reserved > end {
+		err := s.zero(end, s.reserved)
+		if err == nil {
+			err = f.Sync()
+		}
+		if err != nil {
 			f.Close()
 			return fmt.Errorf("raftlog: clear the tail of %s: %w", path, err)
 		}
@@ -375,21 +416,28 @@ func (l *Log) recordNewest() error {
 	if err := b.Set(keyNewest, v[:], nil); err != nil {
 		return err
 	}
-	if err := b.DeleteRange(legacyStart, legacyEnd, nil); err != nil {
-		return err
-	}
-	if err := storage.StampFormat(b); err != nil {
-		return err
+	if l.upgrade {
+		if err := b.DeleteRange(legacyStart, legacyEnd, nil); err != nil {
+			return err
+		}
+		if err := storage.StampFormat(b); err != nil {
+			return err
+		}
 	}
 	if err := b.Commit(storage.WriteSync(l.o.NoSync)); err != nil {
 		return l.fail("record the newest segment", err)
 	}
+	l.upgrade = false
 	return nil
 }
 
-// fail reports a write failure: to Fatal, then as an error.
+// fail reports a write failure: to Fatal, then as an error, which every
+// later write returns too.
 func (l *Log) fail(what string, err error) error {
 	err = fmt.Errorf("raftlog: %s: %w", what, err)
+	if l.err == nil {
+		l.err = err
+	}
 	if l.o.Fatal != nil {
 		l.o.Fatal(err.Error())
 	}
@@ -434,6 +482,9 @@ func (l *Log) SnapshotMeta() raftpb.SnapshotMetadata { return l.snap.Metadata }
 // indices, as raft requires when a follower's log is overwritten.
 // It reports whether the write was synced.
 func (l *Log) Save(hs raftpb.HardState, ents []raftpb.Entry, snap raftpb.Snapshot) (bool, error) {
+	if l.err != nil {
+		return false, l.err
+	}
 	// Only new entries, a new term or a new vote must reach the disk before
 	// raft goes on; a HardState that only moves the commit index may be
 	// lost in a crash (raft learns it again). Alone, it is not even
@@ -545,6 +596,9 @@ func (l *Log) cut() error {
 // database is synced first, so the applied state that the snapshot stands
 // for is durable before the entries that could rebuild it are gone.
 func (l *Log) Compact(index uint64, cs raftpb.ConfState, keepFrom uint64) error {
+	if l.err != nil {
+		return l.err
+	}
 	if index <= l.snap.Metadata.Index {
 		return nil
 	}
@@ -587,11 +641,20 @@ func (l *Log) Compact(index uint64, cs raftpb.ConfState, keepFrom uint64) error 
 	}
 	// A segment is no longer needed once the next one started at or
 	// before keepFrom: every entry from there on was written after it.
+	removed := false
 	for len(l.segs) > 1 && l.segs[1].first <= keepFrom {
 		if err := l.fs.Remove(l.fs.PathJoin(l.o.Dir, l.segs[0].String())); err != nil && !oserrorNotExist(err) {
 			return fmt.Errorf("raftlog: remove %s: %w", l.segs[0], err)
 		}
 		l.segs = l.segs[1:]
+		removed = true
+	}
+	if removed {
+		// The oldest segments go first; a start must not find a later
+		// one gone and an earlier one still there.
+		if err := l.syncDir(l.o.Dir); err != nil {
+			return fmt.Errorf("raftlog: sync %s: %w", l.o.Dir, err)
+		}
 	}
 	last, _ := l.mem.LastIndex()
 	l.bytes = l.BytesBetween(index+1, last+1)
@@ -601,6 +664,9 @@ func (l *Log) Compact(index uint64, cs raftpb.ConfState, keepFrom uint64) error 
 // Reset empties the log while keeping the term and vote: used at start when
 // the state machine had to be discarded, so the leader sends a snapshot.
 func (l *Log) Reset() error {
+	if l.err != nil {
+		return l.err
+	}
 	hs := raftpb.HardState{Term: l.hs.Term, Vote: l.hs.Vote}
 	seq := l.active.name.seq
 	buf := appendRecord(nil, seq, recSnapReset, mustMarshal(&raftpb.Snapshot{}))

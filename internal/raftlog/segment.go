@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"golang.org/x/sys/unix"
 )
 
 // The log on disk is a directory of segment files, written in order and
@@ -215,21 +216,38 @@ func (s *segmentFile) write(buf []byte) error {
 	return nil
 }
 
-// reserve writes zeros from the reserved end up to end and syncs them with
-// the file size, so that each record's fdatasync afterwards flushes data
-// only (not a new size and extents as an append would). A failure leaves
-// the file as it was in meaning: zeros are the end of the log.
+// reserve makes room from the reserved end up to end and syncs it with the
+// file size, so that each record's fdatasync afterwards flushes data only
+// (not a new size as an append would). The room is allocated with
+// fallocate (it reads as zeros: the end of the log), as etcd allocates its
+// WAL segments; on this machine's ext4 a 150-byte write and fdatasync into
+// it took 205-305 us against 245-347 us into written zeros and 308-472 us
+// appending (docs/performance.md). Where fallocate is not supported the
+// room is written with zeros.
 func (s *segmentFile) reserve(end int64) error {
-	for off := s.reserved; off < end; {
-		n := min(end-off, int64(len(zeros)))
-		if _, err := s.f.WriteAt(zeros[:n], off); err != nil {
+	if end <= s.reserved {
+		return nil
+	}
+	if fd := s.f.Fd(); fd == vfs.InvalidFd || unix.Fallocate(int(fd), 0, s.reserved, end-s.reserved) != nil {
+		if err := s.zero(s.reserved, end); err != nil {
 			return err
 		}
-		off += n
 	}
 	if err := s.f.Sync(); err != nil {
 		return err
 	}
 	s.reserved = end
+	return nil
+}
+
+// zero writes zeros over [from, to).
+func (s *segmentFile) zero(from, to int64) error {
+	for off := from; off < to; {
+		n := min(to-off, int64(len(zeros)))
+		if _, err := s.f.WriteAt(zeros[:n], off); err != nil {
+			return err
+		}
+		off += n
+	}
 	return nil
 }

@@ -59,8 +59,10 @@ func TestCrashKeepsWhatWasSynced(t *testing.T) {
 	}
 }
 
-// Compact syncs the database before the log forgets entries: the state a
-// truncation stands for is never lost in a crash while its entries are.
+// The state a truncation stands for, written to the database without a
+// sync, survives a power cut after the truncation (that the database is
+// synced before the log drops entries, not after, is checked at every file
+// operation by TestCrashAtEveryFileOperation).
 func TestCompactSyncsTheDatabaseFirst(t *testing.T) {
 	e := newEnvFS(t, vfs.NewCrashableMem())
 	e.sync = true
@@ -364,11 +366,12 @@ func TestNewestSegmentRecorded(t *testing.T) {
 	}
 }
 
-// A power cut in the middle of a Save, at random points of a random log
+// A power cut between a Save's write and its fsync, after a random log
 // (appends, a new leader overwriting the uncommitted tail, truncations,
-// segment cuts): the reopened log is the acknowledged one, or it with a
-// prefix of the interrupted Save's entries in place of its tail. Never a
-// gap, a stale entry after a newer one, or an acknowledged entry lost.
+// segment cuts), with a random share of the unsynced blocks kept: the
+// reopened log is the acknowledged one, or it with a prefix of the
+// interrupted Save's entries in place of its tail. Never a gap, a stale
+// entry after a newer one, or an acknowledged entry lost.
 func TestCrashDuringSave(t *testing.T) {
 	defer func(n int64) { segmentBytes = n }(segmentBytes)
 	segmentBytes = 2 << 10

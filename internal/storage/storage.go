@@ -66,6 +66,19 @@ func DBDir(dataDir string) string { return filepath.Join(dataDir, "member", "db"
 // RaftDir returns the directory of the raft log inside a member's data dir.
 func RaftDir(dataDir string) string { return filepath.Join(dataDir, "member", "raft") }
 
+// NeedsStamp reports whether the data dir is not yet marked FormatVersion.
+func NeedsStamp(db *pebble.DB) (bool, error) {
+	v, closer, err := db.Get(formatKey)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	defer closer.Close()
+	return string(v) != FormatVersion, nil
+}
+
 // StampFormat adds to b the write that marks the data dir as FormatVersion.
 func StampFormat(b *pebble.Batch) error { return b.Set(formatKey, []byte(FormatVersion), nil) }
 
