@@ -239,36 +239,30 @@ func (l *Log) replay() (sealed bool, end int64, err error) {
 	foundHS := false
 	for i, s := range l.segs {
 		path := l.fs.PathJoin(l.o.Dir, s.String())
-		recs, recEnd, recSealed, err := readSegment(l.fs, path, s.seq)
-		if err != nil {
-			return false, 0, err
-		}
-		if i < len(l.segs)-1 && !recSealed {
-			return false, 0, fmt.Errorf("%w: %s ends at offset %d without its seal, and later segments follow", ErrDamaged, path, recEnd)
-		}
-		sealed, end = recSealed, recEnd
-		for _, r := range recs {
+		recEnd, recSealed, err := readSegment(l.fs, path, s.seq, func(r record) error {
 			switch r.typ {
 			case recHardState:
 				if err := l.hs.Unmarshal(r.payload); err != nil {
-					return false, 0, fmt.Errorf("%w: %s: HardState at offset %d: %v", ErrDamaged, path, r.off, err)
+					return fmt.Errorf("%w: %s: HardState at offset %d: %v", ErrDamaged, path, r.off, err)
 				}
 				foundHS = true
 			case recSnapshot, recSnapReset:
 				var m raftpb.Snapshot
 				if err := m.Unmarshal(r.payload); err != nil {
-					return false, 0, fmt.Errorf("%w: %s: snapshot metadata at offset %d: %v", ErrDamaged, path, r.off, err)
+					return fmt.Errorf("%w: %s: snapshot metadata at offset %d: %v", ErrDamaged, path, r.off, err)
 				}
 				snap = m.Metadata
 				if r.typ == recSnapReset {
 					ents = nil
-				} else {
-					ents = dropThrough(ents, snap.Index)
+				} else if kept := dropThrough(ents, snap.Index); len(kept) < len(ents) {
+					// A copy, so the dropped entries' data can go.
+					ents = append(make([]raftpb.Entry, 0, len(kept)), kept...)
 				}
 			case recEntry:
+				// Unmarshal copies the data out of the payload.
 				var e raftpb.Entry
 				if err := e.Unmarshal(r.payload); err != nil {
-					return false, 0, fmt.Errorf("%w: %s: entry at offset %d: %v", ErrDamaged, path, r.off, err)
+					return fmt.Errorf("%w: %s: entry at offset %d: %v", ErrDamaged, path, r.off, err)
 				}
 				if n := len(ents); n > 0 {
 					first, last := ents[0].Index, ents[n-1].Index
@@ -278,15 +272,23 @@ func (l *Log) replay() (sealed bool, end int64, err error) {
 					case e.Index <= last:
 						ents = ents[:e.Index-first]
 					case e.Index > last+1:
-						return false, 0, fmt.Errorf("%w: %s: entry %d follows entry %d (offset %d)", ErrDamaged, path, e.Index, last, r.off)
+						return fmt.Errorf("%w: %s: entry %d follows entry %d (offset %d)", ErrDamaged, path, e.Index, last, r.off)
 					}
 				}
 				if len(ents) == 0 && e.Index <= snap.Index {
-					continue
+					return nil
 				}
 				ents = append(ents, e)
 			}
+			return nil
+		})
+		if err != nil {
+			return false, 0, err
 		}
+		if i < len(l.segs)-1 && !recSealed {
+			return false, 0, fmt.Errorf("%w: %s ends at offset %d without its seal, and later segments follow", ErrDamaged, path, recEnd)
+		}
+		sealed, end = recSealed, recEnd
 	}
 	ents = dropThrough(ents, snap.Index)
 	if len(ents) > 0 && ents[0].Index != snap.Index+1 {

@@ -1,6 +1,7 @@
 package raftlog
 
 import (
+	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -142,52 +143,69 @@ func recordCRC(seq uint64, lenTypePayload []byte) uint32 {
 	return crc32.Update(crc32.Checksum(s[:], crcTable), crcTable, lenTypePayload)
 }
 
-// record is one record read back.
+// record is one record read back; payload is valid only during the call
+// it is passed to.
 type record struct {
 	typ     byte
 	payload []byte
 	off     int64 // where it starts
 }
 
-// readSegment reads the records of a segment up to the first one that is
-// not whole: it returns them, the offset where valid records end, and
-// whether the segment was sealed.
-func readSegment(fs vfs.FS, path string, seq uint64) (recs []record, end int64, sealed bool, err error) {
+// readSegment reads the records of a segment in order, up to the first one
+// that is not whole, passing each to fn. It returns the offset where valid
+// records end, and whether the segment was sealed. The file is read
+// through a buffer, not whole: a restart reads a 64 MiB segment without
+// holding it in memory.
+func readSegment(fs vfs.FS, path string, seq uint64, fn func(record) error) (end int64, sealed bool, err error) {
 	f, err := fs.Open(path)
 	if err != nil {
-		return nil, 0, false, err
+		return 0, false, err
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return nil, 0, false, err
+		return 0, false, err
 	}
-	data := make([]byte, st.Size())
-	if _, err := f.ReadAt(data, 0); err != nil && !errors.Is(err, io.EOF) {
-		return nil, 0, false, fmt.Errorf("raftlog: read %s: %w", path, err)
-	}
+	size := st.Size()
+	br := bufio.NewReaderSize(f, 1<<20)
+	var hdr [recHeader]byte
+	var payload []byte
 	var off int64
 	for {
-		rest := data[off:]
-		if len(rest) < recHeader {
-			return recs, off, false, nil
+		if _, err := io.ReadFull(br, hdr[:]); err != nil {
+			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+				return off, false, nil
+			}
+			return 0, false, fmt.Errorf("raftlog: read %s: %w", path, err)
 		}
-		n := int64(binary.LittleEndian.Uint32(rest[4:]))
-		if n > int64(len(rest))-recHeader {
-			return recs, off, false, nil
+		n := int64(binary.LittleEndian.Uint32(hdr[4:]))
+		if n > size-off-recHeader {
+			return off, false, nil
 		}
-		body := rest[4 : recHeader+n]
-		if binary.LittleEndian.Uint32(rest) != recordCRC(seq, body) {
-			return recs, off, false, nil
+		if int64(cap(payload)) < n {
+			payload = make([]byte, n)
 		}
-		typ := rest[8]
+		payload = payload[:n]
+		if _, err := io.ReadFull(br, payload); err != nil {
+			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+				return off, false, nil
+			}
+			return 0, false, fmt.Errorf("raftlog: read %s: %w", path, err)
+		}
+		crc := crc32.Update(recordCRC(seq, hdr[4:]), crcTable, payload)
+		if binary.LittleEndian.Uint32(hdr[:]) != crc {
+			return off, false, nil
+		}
+		typ := hdr[8]
 		if typ == recSeal {
-			return recs, off, true, nil
+			return off, true, nil
 		}
 		if typ < recEntry || typ > recSeal {
-			return nil, 0, false, fmt.Errorf("%w: %s has a record of unknown type %d at offset %d", ErrDamaged, path, typ, off)
+			return 0, false, fmt.Errorf("%w: %s has a record of unknown type %d at offset %d", ErrDamaged, path, typ, off)
 		}
-		recs = append(recs, record{typ: typ, payload: rest[recHeader : recHeader+n], off: off})
+		if err := fn(record{typ: typ, payload: payload, off: off}); err != nil {
+			return 0, false, err
+		}
 		off += recHeader + n
 	}
 }

@@ -208,9 +208,17 @@ func TestLogBoundedByBytes(t *testing.T) {
 			t.Fatalf("timed out after %d entries", i)
 		}
 	}
-	// Truncation runs on the raft goroutine after apply reports in.
+	// Truncation runs on the raft goroutine after apply reports in; the
+	// log is read there too (it is the raft goroutine's).
+	snapIndex := func() uint64 {
+		var si uint64
+		if err := n.do(ctx, func() { si = l.SnapshotMeta().Index }); err != nil {
+			t.Fatal(err)
+		}
+		return si
+	}
 	deadline := time.Now().Add(5 * time.Second)
-	for l.SnapshotMeta().Index < total/2 && time.Now().Before(deadline) {
+	for snapIndex() < total/2 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	n.Stop()
