@@ -521,7 +521,7 @@ func TestOpenRefusesDamage(t *testing.T) {
 		{
 			name: "gap after the snapshot",
 			kvs: map[string][]byte{
-				string(keySnapshot): marshalT(t, &raftpb.Snapshot{Metadata: raftpb.SnapshotMetadata{Index: 5, Term: 1}}),
+				string(keySnapshot): mustMarshal(&raftpb.Snapshot{Metadata: raftpb.SnapshotMetadata{Index: 5, Term: 1}}),
 				string(entryKey(7)): entry(7, 1),
 			},
 			wantErr: "gap: want entry 6, found 7",
@@ -564,15 +564,6 @@ func TestOpenRefusesDamage(t *testing.T) {
 			}
 		})
 	}
-}
-
-func marshalT(t *testing.T, m interface{ Marshal() ([]byte, error) }) []byte {
-	t.Helper()
-	v, err := m.Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v
 }
 
 // Save must reject non-contiguous entries loudly: writing them would make
