@@ -429,7 +429,7 @@ func (l *Log) openActive(sealed bool, end int64) error {
 	}
 	s := &segmentFile{name: name, f: f, off: end, reserved: st.Size()}
 	if s.reserved > end {
-		err := s.zero(end, s.reserved)
+		err := storage.WriteZeros(f, end, s.reserved)
 		if err == nil {
 			err = f.Sync()
 		}

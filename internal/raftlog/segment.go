@@ -12,6 +12,8 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"golang.org/x/sys/unix"
+
+	"github.com/cairndb/cairn/internal/storage"
 )
 
 // The log on disk is a directory of segment files, written in order and
@@ -111,13 +113,10 @@ func listSegments(fs vfs.FS, dir string) ([]segmentName, error) {
 
 // appendRecord appends one record of segment seq to buf.
 func appendRecord(buf []byte, seq uint64, typ byte, payload []byte) []byte {
-	off := len(buf)
-	buf = append(buf, make([]byte, recHeader)...)
-	buf = append(buf, payload...)
-	binary.LittleEndian.PutUint32(buf[off+4:], uint32(len(payload)))
-	buf[off+8] = typ
-	buf[off] = 0
-	binary.LittleEndian.PutUint32(buf[off:], recordCRC(seq, buf[off+4:]))
+	buf, _ = appendRecordFunc(buf, seq, typ, len(payload), func(p []byte) error {
+		copy(p, payload)
+		return nil
+	})
 	return buf
 }
 
@@ -222,8 +221,6 @@ type segmentFile struct {
 	reserved int64 // zeros written (and synced) up to here
 }
 
-var zeros [1 << 20]byte
-
 // write appends buf at the write offset, first reserving room for it.
 func (s *segmentFile) write(buf []byte) error {
 	if end := s.off + int64(len(buf)); end > s.reserved {
@@ -251,7 +248,7 @@ func (s *segmentFile) reserve(end int64) error {
 		return nil
 	}
 	if fd := s.f.Fd(); fd == vfs.InvalidFd || unix.Fallocate(int(fd), 0, s.reserved, end-s.reserved) != nil {
-		if err := s.zero(s.reserved, end); err != nil {
+		if err := storage.WriteZeros(s.f, s.reserved, end); err != nil {
 			return err
 		}
 	}
@@ -259,17 +256,5 @@ func (s *segmentFile) reserve(end int64) error {
 		return err
 	}
 	s.reserved = end
-	return nil
-}
-
-// zero writes zeros over [from, to).
-func (s *segmentFile) zero(from, to int64) error {
-	for off := from; off < to; {
-		n := min(to-off, int64(len(zeros)))
-		if _, err := s.f.WriteAt(zeros[:n], off); err != nil {
-			return err
-		}
-		off += n
-	}
 	return nil
 }

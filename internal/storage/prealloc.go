@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"io"
 	"strings"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -64,12 +65,20 @@ func (f capPreallocFile) Preallocate(offset, length int64) error {
 	if from >= end {
 		return nil
 	}
-	for off := from; off < end; {
-		n := min(end-off, int64(len(zeros)))
-		if _, err := f.File.WriteAt(zeros[:n], off); err != nil {
-			return f.File.Preallocate(offset, length)
+	if err := WriteZeros(f.File, from, end); err != nil {
+		return f.File.Preallocate(offset, length)
+	}
+	return f.File.Sync()
+}
+
+// WriteZeros writes zeros over [from, to) of f.
+func WriteZeros(f io.WriterAt, from, to int64) error {
+	for off := from; off < to; {
+		n := min(to-off, int64(len(zeros)))
+		if _, err := f.WriteAt(zeros[:n], off); err != nil {
+			return err
 		}
 		off += n
 	}
-	return f.File.Sync()
+	return nil
 }

@@ -68,15 +68,21 @@ func RaftDir(dataDir string) string { return filepath.Join(dataDir, "member", "r
 
 // NeedsStamp reports whether the data dir is not yet marked FormatVersion.
 func NeedsStamp(db *pebble.DB) (bool, error) {
+	v, found, err := readFormat(db)
+	return v != FormatVersion || !found, err
+}
+
+// readFormat returns the data dir's format version, if one is stamped.
+func readFormat(db *pebble.DB) (string, bool, error) {
 	v, closer, err := db.Get(formatKey)
 	if errors.Is(err, pebble.ErrNotFound) {
-		return true, nil
+		return "", false, nil
 	}
 	if err != nil {
-		return false, err
+		return "", false, fmt.Errorf("storage: read format version: %w", err)
 	}
 	defer closer.Close()
-	return string(v) != FormatVersion, nil
+	return string(v), true, nil
 }
 
 // StampFormat adds to b the write that marks the data dir as FormatVersion.
@@ -155,20 +161,14 @@ func Open(dataDir string, o Options) (*pebble.DB, error) {
 }
 
 func checkFormat(db *pebble.DB, noSync bool) error {
-	v, closer, err := db.Get(formatKey)
+	v, found, err := readFormat(db)
 	switch {
-	case errors.Is(err, pebble.ErrNotFound):
-		// A fresh database, or one with no keys yet: stamp it.
-		wo := pebble.Sync
-		if noSync {
-			wo = pebble.NoSync
-		}
-		return db.Set(formatKey, []byte(FormatVersion), wo)
 	case err != nil:
-		return fmt.Errorf("storage: read format version: %w", err)
-	}
-	defer closer.Close()
-	if string(v) != FormatVersion && string(v) != formatV1 {
+		return err
+	case !found:
+		// A fresh database, or one with no keys yet: stamp it.
+		return db.Set(formatKey, []byte(FormatVersion), WriteSync(noSync))
+	case v != FormatVersion && v != formatV1:
 		return fmt.Errorf("%w: found %q, this build reads %q and upgrades %q", ErrUnknownFormat, v, FormatVersion, formatV1)
 	}
 	return nil
